@@ -1,0 +1,34 @@
+# The README's two commands: `make train` and `make test`. Both create .venv when it is missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: install train test test-slow bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable ".[dev,export]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## train the embedded default (synthetic printed text, CPU), evaluate it and print the metrics
+train: $(STAMP)
+	$(BIN)/ctcocr-train $(ARGS)
+
+## fast tests (what CI runs)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## long tests: training to an accuracy, resume, DDP with 2 CPU processes
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow
+
+## CTC loss benchmark: built-in vs ours (table + JSON)
+bench: $(STAMP)
+	$(BIN)/python scripts/bench_ctc.py --json logs/bench_ctc.json
+
+clean:
+	rm -rf logs outputs multirun .pytest_cache
