@@ -1,0 +1,144 @@
+"""The LightningModule: a recognizer, a CTC loss variant, greedy decoding and text metrics."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+import torch
+from hydra.utils import instantiate
+from lightning import LightningModule
+from torch import Tensor
+
+from ctcocr.ctc._inputs import required_frames
+from ctcocr.ctc.decode import greedy_decode
+from ctcocr.metrics import TextMetrics
+from ctcocr.visualize import prediction_grid
+
+log = logging.getLogger(__name__)
+
+
+class RecognizerModule(LightningModule):
+    """Trains and evaluates a CTC recognizer; every part is built from its Hydra config.
+
+    The configs (plain dicts) are saved as hyperparameters, so
+    ``RecognizerModule.load_from_checkpoint(path)`` rebuilds the charset, model and loss alone.
+    """
+
+    def __init__(
+        self,
+        charset: dict[str, Any],
+        model: dict[str, Any],
+        loss: dict[str, Any],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any] | None = None,
+        channels_last: bool = False,
+        num_logged_images: int = 16,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.charset = instantiate(charset)
+        self.model = instantiate(model, num_classes=self.charset.num_classes)
+        self.loss = instantiate(loss)
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.val_metrics = TextMetrics()
+        self.test_metrics = TextMetrics()
+        self._logged_batch: dict[str, Any] | None = None
+
+    def forward(self, images: Tensor, widths: Tensor) -> tuple[Tensor, Tensor]:
+        """Images (B, 1, H, W) and true widths (B,) -> log-probs (T, B, C) and frames (B,)."""
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        log_probs = self.model(images)
+        lengths = self.model.output_lengths(widths).clamp_max(log_probs.size(0))
+        return log_probs, lengths
+
+    def decode(self, log_probs: Tensor, lengths: Tensor) -> tuple[list[str], Tensor]:
+        """Greedy strings and path confidences (B,) for log-probs (T, B, C)."""
+        result = greedy_decode(log_probs, lengths, blank=0)
+        return [self.charset.decode(tokens) for tokens in result.tokens], result.path_confidence
+
+    def _loss(self, log_probs: Tensor, lengths: Tensor, batch: dict[str, Any], stage: str) -> Tensor:
+        """The configured loss on the samples the model can emit; infeasible ones are dropped and counted."""
+        targets, target_lengths = batch["targets"], batch["target_lengths"]
+        feasible = required_frames(targets, target_lengths) <= lengths
+        dropped = int((~feasible).sum())
+        batch_size = len(feasible)
+        self.log(f"{stage}/dropped_infeasible", float(dropped), on_step=False, on_epoch=True,
+                 reduce_fx="sum", batch_size=batch_size, sync_dist=True)
+        self.log(f"{stage}/skipped_samples", float(batch.get("num_skipped", 0)), on_step=False,
+                 on_epoch=True, reduce_fx="sum", batch_size=batch_size, sync_dist=True)
+        if dropped:
+            log.debug("dropped %d labels longer than their frames allow: %s", dropped,
+                      [s for s, ok in zip(batch["sources"], feasible.tolist()) if not ok])
+        if not feasible.any():
+            return log_probs.sum() * 0.0
+        output = self.loss(log_probs[:, feasible], targets[feasible], lengths[feasible],
+                           target_lengths[feasible])
+        kept = int(feasible.sum())
+        self.log(f"{stage}/loss", output.loss, prog_bar=stage == "train", batch_size=kept, sync_dist=stage != "train")
+        self.log(f"{stage}/ctc", output.ctc, batch_size=kept, sync_dist=stage != "train")
+        self.log(f"{stage}/infinite", float(output.num_infinite), on_step=False, on_epoch=True,
+                 reduce_fx="sum", batch_size=kept, sync_dist=True)
+        return output.loss
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        log_probs, lengths = self(batch["images"], batch["widths"])
+        return self._loss(log_probs, lengths, batch, "train")
+
+    def _evaluate(self, batch: dict[str, Any], stage: str, metrics: TextMetrics) -> None:
+        log_probs, lengths = self(batch["images"], batch["widths"])
+        self._loss(log_probs, lengths, batch, stage)
+        predictions, _ = self.decode(log_probs, lengths)
+        metrics.update(predictions, batch["texts"])
+        if stage == "val" and self._logged_batch is None:
+            count = self.hparams.num_logged_images
+            self._logged_batch = {"images": batch["images"][:count].detach().float().cpu(),
+                                  "widths": batch["widths"][:count].cpu(),
+                                  "predictions": predictions[:count], "labels": batch["texts"][:count]}
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "val", self.val_metrics)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "test", self.test_metrics)
+
+    def _log_metrics(self, stage: str, metrics: TextMetrics) -> None:
+        for name, value in metrics.compute().items():
+            self.log(f"{stage}/{name}", value, prog_bar=name in ("acc", "cer"), sync_dist=False)
+        metrics.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_metrics("val", self.val_metrics)
+        self._log_prediction_grid()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test", self.test_metrics)
+
+    def _log_prediction_grid(self) -> None:
+        """A grid of validation images with their predictions, to TensorBoard when it is the logger."""
+        batch, self._logged_batch = self._logged_batch, None
+        experiment = getattr(self.logger, "experiment", None)
+        if batch is None or not hasattr(experiment, "add_image") or self.trainer.sanity_checking:
+            return
+        grid = prediction_grid(batch["images"], batch["widths"], batch["predictions"], batch["labels"])
+        experiment.add_image("val/predictions", grid, self.global_step)
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
+        log_probs, lengths = self(batch["images"], batch["widths"])
+        predictions, confidences = self.decode(log_probs, lengths)
+        return {"sources": batch["sources"], "texts": batch.get("texts"), "predictions": predictions,
+                "confidences": confidences.cpu()}
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        optimizer = instantiate(self.hparams.optimizer)(params=self.parameters())
+        if not self.hparams.scheduler:
+            return {"optimizer": optimizer}
+        factory = instantiate(self.hparams.scheduler)
+        steps = int(self.trainer.estimated_stepping_batches)
+        accepted = inspect.signature(factory.func).parameters
+        length = {name: steps for name in ("total_steps", "T_max") if name in accepted}
+        scheduler = factory(optimizer=optimizer, **length)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

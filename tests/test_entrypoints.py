@@ -1,0 +1,83 @@
+"""Train, eval and predict end to end through the real entry points, on a tiny config."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import TINY
+
+
+def run(module: str, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", module, *overrides], capture_output=True,
+                            text=True, timeout=300)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{module} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """One tiny training run, shared by the tests of this file."""
+    out = tmp_path_factory.mktemp("train")
+    run("ctcocr.train", *TINY, "logger=csv", f"hydra.run.dir={out}")
+    return out
+
+
+def test_train_writes_checkpoints_logs_and_test_report(trained_run):
+    checkpoints = sorted(p.name for p in (trained_run / "checkpoints").glob("*.ckpt"))
+    assert "last.ckpt" in checkpoints and any(name.startswith("best-") for name in checkpoints)
+    metrics = json.loads((trained_run / "test" / "metrics.json").read_text())
+    assert {"acc", "acc_ci", "cer", "ned", "samples"} <= set(metrics)
+    assert metrics["samples"] == 32
+    logged = (trained_run / "csv" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"train/loss", "train/ctc", "val/acc", "val/cer", "lr-AdamW"} <= set(logged)
+
+
+def test_eval_writes_metrics_and_per_sample_predictions(trained_run, tmp_path):
+    result = run("ctcocr.eval", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}",
+                 "data=tiny", "split=val", "trainer.precision=32-true", "extras.print_config=false",
+                 f"hydra.run.dir={tmp_path}")
+    assert "val metrics" in result.stdout
+    with open(tmp_path / "predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 32
+    assert set(rows[0]) == {"source", "label", "prediction", "confidence"}
+    assert all(0.0 <= float(row["confidence"]) <= 1.0 for row in rows)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    exact = sum(row["prediction"] == row["label"] for row in rows) / len(rows)
+    assert metrics["acc"] == pytest.approx(exact)
+
+
+def test_predict_reads_a_folder_and_reports_bad_files(trained_run, tmp_path):
+    images = tmp_path / "images"
+    (images / "sub").mkdir(parents=True)
+    Image.new("L", (90, 30), 255).save(images / "a.png")
+    Image.new("RGB", (50, 40), "white").save(images / "sub" / "b.jpg")
+    (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    output = tmp_path / "out.tsv"
+    result = run("ctcocr.predict", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}",
+                 f"inputs={images}", f"output={output}", f"hydra.run.dir={tmp_path / 'run'}",
+                 check=False)
+    assert result.returncode == 1
+    assert "1 of 3 files could not be read" in result.stderr and "broken.png" in result.stderr
+    lines = output.read_text().splitlines()
+    assert sorted(Path(line.split("\t")[0]).name for line in lines) == ["a.png", "b.jpg"]
+
+
+@pytest.mark.parametrize("module,overrides,message", [
+    ("ctcocr.eval", ["ckpt_path=/nonexistent/model.ckpt"], "checkpoint not found"),
+    ("ctcocr.train", [*TINY, "data=folder", "data.train=/nonexistent/train", "data.val=/nonexistent/val"],
+     "dataset not found: /nonexistent/train"),
+])
+def test_missing_paths_give_one_line_errors(module, overrides, message, tmp_path):
+    result = run(module, *overrides, f"hydra.run.dir={tmp_path}", check=False)
+    assert result.returncode == 2
+    assert f"error: {message}" in result.stderr
+    assert "Traceback" not in result.stderr
