@@ -54,7 +54,7 @@ def evaluate(
         ):
             rows.append({"source": source, "label": label, "prediction": prediction,
                          "confidence": confidence})
-    metrics = TextMetrics()
+    metrics = TextMetrics(sync_on_compute=False)  # one process evaluates, also after a DDP fit
     metrics.update([row["prediction"] for row in rows], [row["label"] for row in rows])
     results: dict[str, Any] = {name: float(value) for name, value in metrics.compute().items()}
     results["samples"] = len(rows)

@@ -107,7 +107,8 @@ class RecognizerModule(LightningModule):
 
     def _log_metrics(self, stage: str, metrics: TextMetrics) -> None:
         for name, value in metrics.compute().items():
-            self.log(f"{stage}/{name}", value, prog_bar=name in ("acc", "cer"), sync_dist=False)
+            # compute() already gathered every process's counts: the mean over processes is a no-op
+            self.log(f"{stage}/{name}", value, prog_bar=name in ("acc", "cer"), sync_dist=True)
         metrics.reset()
 
     def on_validation_epoch_end(self) -> None:

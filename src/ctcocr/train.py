@@ -4,7 +4,7 @@ Examples::
 
     ctcocr-train                                  # the embedded default (synthetic text, CPU)
     ctcocr-train loss=focal trainer.max_steps=2000
-    ctcocr-train data=folder data.train_dir=... data.val_dir=... trainer=gpu
+    ctcocr-train data=folder data.train=/data/train data.val=/data/val trainer=gpu
     ctcocr-train ckpt_path=logs/train/runs/.../checkpoints/last.ckpt   # resume
 """
 

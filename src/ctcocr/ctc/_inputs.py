@@ -58,6 +58,6 @@ def extended_targets(padded: Tensor, blank: int) -> Tensor:
 
 def required_frames(padded: Tensor, target_lengths: Tensor) -> Tensor:
     """Fewest frames that can emit each target: its length plus its adjacent repeats. (B,) int64."""
-    positions = torch.arange(1, padded.size(1), device=padded.device)
+    positions = torch.arange(1, max(padded.size(1), 1), device=padded.device)
     repeats = (padded[:, 1:] == padded[:, :-1]) & (positions < target_lengths[:, None])
     return target_lengths + repeats.sum(1)

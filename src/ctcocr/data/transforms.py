@@ -1,0 +1,83 @@
+"""Image preparation: grayscale, keep-ratio resize to a fixed height, width limits, [-1, 1]."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
+from PIL import Image
+from torch import Tensor
+
+Augment = Callable[[Image.Image], Image.Image]
+
+
+class LineTransform:
+    """PIL image -> (1, height, W) float32 tensor in [-1, 1], white = 1.
+
+    The width keeps the aspect ratio, ``W = round(w * height / h)``, then a wider image is squeezed
+    to ``max_width`` and a narrower one is right-padded with its background to ``min_width``.
+
+    Args:
+        augment: optional PIL -> PIL transform applied first (train-time augmentation hook).
+    """
+
+    def __init__(
+        self,
+        height: int = 32,
+        min_width: int = 32,
+        max_width: int = 1024,
+        augment: Augment | None = None,
+    ):
+        if not 0 < min_width <= max_width:
+            raise ValueError(f"need 0 < min_width <= max_width, got {min_width} and {max_width}")
+        self.height = height
+        self.min_width = min_width
+        self.max_width = max_width
+        self.augment = augment
+
+    def natural_width(self, width: int, height: int) -> int:
+        """Width after the keep-ratio resize to ``self.height``, before the width limits."""
+        return max(1, round(width * self.height / height))
+
+    def __call__(self, image: Image.Image) -> tuple[Tensor, bool]:
+        """Returns the (1, height, W) tensor and whether the image was squeezed to ``max_width``."""
+        if self.augment is not None:
+            image = self.augment(image)
+        image = to_grayscale(image)
+        natural = self.natural_width(*image.size)
+        width = min(natural, self.max_width)
+        resized = TF.resize(image, [self.height, width], antialias=True)
+        tensor = TF.pil_to_tensor(resized).float().div_(127.5).sub_(1.0)
+        return pad_right(tensor, self.min_width), natural > self.max_width
+
+
+def to_grayscale(image: Image.Image) -> Image.Image:
+    """Any PIL image -> mode "L"; transparent areas are drawn on white."""
+    if image.mode == "L":
+        return image
+    if "A" in image.getbands() or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+    return image.convert("L")
+
+
+def background(image: Tensor) -> Tensor:
+    """Background value of a (1, H, W) image: the median of its border pixels. 0-d tensor."""
+    border = torch.cat([image[0, 0], image[0, -1], image[0, :, 0], image[0, :, -1]])
+    return border.median()
+
+
+def pad_right(image: Tensor, width: int) -> Tensor:
+    """Right-pad a (1, H, W) image with its background to (1, H, max(W, width))."""
+    missing = width - image.size(-1)
+    if missing <= 0:
+        return image
+    return F.pad(image, (0, missing), value=float(background(image)))
+
+
+def round_up(width: int, multiple: int) -> int:
+    """Smallest multiple of ``multiple`` that is >= ``width``."""
+    return multiple * math.ceil(width / multiple)

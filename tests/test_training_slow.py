@@ -1,0 +1,80 @@
+"""Slow tests (`make test-slow`): learning, resuming, and DDP with two CPU processes."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import TINY
+from tests.test_entrypoints import run
+
+pytestmark = pytest.mark.slow
+
+#: An easy task: digit strings, clean renderings, a small model.
+EASY = [
+    "charset.chars=0123456789",
+    "data=tiny",
+    "data.train.size=20000",
+    "data.val.size=200",
+    "data.test.size=200",
+    "+data.train.degradation=0.3",
+    "+data.val.degradation=0.3",
+    "+data.test.degradation=0.3",
+    "data.batch_size=32",
+    "trainer.precision=32-true",
+    "trainer.max_steps=600",
+    "trainer.val_check_interval=200",
+    "trainer.num_sanity_val_steps=0",
+    "optimizer.lr=0.003",
+    "threads=null",
+    "extras.print_config=false",
+    "logger=csv",
+]
+
+
+def logged_steps(run_dir: Path) -> list[int]:
+    with open(run_dir / "csv" / "metrics.csv", newline="") as handle:
+        return [int(row["step"]) for row in csv.DictReader(handle)]
+
+
+def test_training_learns_an_easy_task(tmp_path):
+    run("ctcocr.train", *EASY, f"hydra.run.dir={tmp_path}")
+    metrics = json.loads((tmp_path / "test" / "metrics.json").read_text())
+    assert metrics["acc"] >= 0.8, metrics
+    assert metrics["cer"] <= 0.1, metrics
+
+
+def test_resume_continues_steps_and_metrics(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    common = [*TINY, "trainer.max_steps=8", "logger=csv", "test=false"]
+    run("ctcocr.train", *common, "+callbacks.stop._target_=tests.callbacks.StopAtStep",
+        "+callbacks.stop.step=4", f"hydra.run.dir={first}")
+    last = first / "checkpoints" / "last.ckpt"
+    before = torch.load(last, map_location="cpu", weights_only=False)
+    assert before["global_step"] == 4
+    run("ctcocr.train", *common, f"ckpt_path={last}", f"hydra.run.dir={second}")
+    after = torch.load(second / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert after["global_step"] == 8
+    assert after["lr_schedulers"][0]["last_epoch"] == 8
+    assert min(logged_steps(second)) >= 4
+
+    def best_score(checkpoint):
+        return next(state["best_model_score"] for key, state in checkpoint["callbacks"].items()
+                    if key.startswith("ModelCheckpoint") and "val/acc" in key)
+
+    assert best_score(after) >= best_score(before)
+
+
+def test_ddp_with_two_cpu_processes(tmp_path):
+    result = run("ctcocr.train", *TINY, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+                 "trainer.sync_batchnorm=false", "trainer.precision=32-true", "logger=csv",
+                 f"hydra.run.dir={tmp_path}")
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu",
+                            weights_only=False)
+    assert checkpoint["global_step"] == 4
+    assert "world_size=2" in result.stderr or "distributed_backend=gloo" in result.stderr
+    assert json.loads((tmp_path / "test" / "metrics.json").read_text())["samples"] == 32
