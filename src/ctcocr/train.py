@@ -11,6 +11,7 @@ Examples::
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")),
         logger=instantiate_all(cfg.get("logger")) or False,
     )
+    metrics: dict[str, Any] = {}
     if cfg.get("train"):
+        started = time.perf_counter()
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
+        metrics["fit_minutes"] = (time.perf_counter() - started) / 60
+        log.info("training took %.1f minutes for %d steps", metrics["fit_minutes"], trainer.global_step)
+    metrics.update({name: float(value) for name, value in trainer.callback_metrics.items()})
     if cfg.get("test") and trainer.is_global_zero:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         if best:
