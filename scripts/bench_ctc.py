@@ -13,11 +13,13 @@ custom loss), as the OS sees it. Linux and CPU only.
 
     python scripts/bench_ctc.py --json bench_ctc.json
     python scripts/bench_ctc.py --shapes 128x256x32:60 --repeats 5 --threads 1 --no-memory
+    python scripts/bench_ctc.py --device cuda --triton --no-memory  # custom = the Triton kernels
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import subprocess
@@ -152,6 +154,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak memory runs")
+    parser.add_argument("--triton", action="store_true", help="custom = the Triton kernels (CUDA)")
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--peak-memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -160,6 +163,10 @@ def main() -> None:
         _peak_memory_child(Shape.parse(shape), kind, implementation, args.scale)
         return
 
+    if args.triton:
+        if args.device != "cuda":
+            parser.error("--triton needs --device cuda")
+        IMPLEMENTATIONS["custom"] = functools.partial(ctc_loss, implementation="triton")
     shapes = [Shape.parse(s) for s in args.shapes.split(",")]
     kinds = args.inputs.split(",")
     results = []
@@ -199,7 +206,8 @@ def main() -> None:
                       f" | custom {entry['custom_mb']:8.1f}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            report = {"torch": torch.__version__, "timings": results, "peak_memory": memory}
+            report = {"torch": torch.__version__, "custom": "triton" if args.triton else "torch",
+                      "timings": results, "peak_memory": memory}  # fmt: skip
             json.dump(report, f, indent=1)
 
 

@@ -10,6 +10,7 @@ from ctcocr.ctc._ctc_lattice import build_lattice
 from ctcocr.ctc._inputs import Lengths, as_lengths, padded_targets
 
 _REDUCTIONS = ("none", "sum", "mean")
+_IMPLEMENTATIONS = ("torch", "triton")
 
 
 def ctc_loss(
@@ -20,6 +21,7 @@ def ctc_loss(
     blank: int = 0,
     reduction: str = "mean",
     zero_infinity: bool = False,
+    implementation: str = "torch",
 ) -> Tensor:
     """Connectionist temporal classification loss, same arguments and values as torch's.
 
@@ -35,6 +37,9 @@ def ctc_loss(
             length (at least 1), then averaged over the batch.
         zero_infinity: replace the +inf loss of infeasible samples (input too short for the
             target) by 0.
+        implementation: ``'torch'`` (default; any device, double backward) or ``'triton'``
+            (CUDA kernels, one program per sample; first order only; verified in Triton's
+            interpreter on CPU, not yet timed on a GPU).
 
     Returns:
         The loss, (B,) for ``'none'``, a scalar otherwise.
@@ -48,6 +53,8 @@ def ctc_loss(
     """
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    if implementation not in _IMPLEMENTATIONS:
+        raise ValueError(f"implementation must be one of {_IMPLEMENTATIONS}, got {implementation!r}")
     unbatched = log_probs.dim() == 2
     if unbatched:
         log_probs, targets = log_probs.unsqueeze(1), targets.reshape(1, -1)
@@ -70,8 +77,13 @@ def ctc_loss(
     padded = padded_targets(targets, target_lengths)
     _check_labels(padded, target_lengths, blank, num_classes)
 
-    lattice = build_lattice(padded, target_lengths, input_lengths, blank, num_classes)
-    losses = CTCNegLogLikelihood.apply(log_probs, lattice)
+    if implementation == "triton":
+        from ctcocr.ctc._ctc_triton import triton_ctc_neg_log_likelihood  # triton is optional
+
+        losses = triton_ctc_neg_log_likelihood(log_probs, padded, input_lengths, target_lengths, blank)
+    else:
+        lattice = build_lattice(padded, target_lengths, input_lengths, blank, num_classes)
+        losses = CTCNegLogLikelihood.apply(log_probs, lattice)
     if zero_infinity:
         losses = torch.where(torch.isinf(losses), 0.0, losses)
     if reduction == "sum":
