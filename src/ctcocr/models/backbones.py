@@ -24,6 +24,7 @@ def _conv_block(in_ch: int, out_ch: int, stride: int = 1, batch_norm: bool = Tru
 class Backbone(nn.Module):
     """A CNN whose width reduction is a list of (kernel, stride, padding) steps along the width."""
 
+    height: int
     out_channels: int
     out_height: int
     width_steps: Sequence[tuple[int, int, int]]
@@ -46,6 +47,7 @@ class SmallBackbone(Backbone):
         super().__init__()
         if height % 16:
             raise ValueError(f"SmallBackbone needs a height divisible by 16, got {height}")
+        self.height = height
         c1, c2, c3, c4, c5 = channels
         self.features = nn.Sequential(
             *_conv_block(1, c1, stride=2),  # H/2, W/2
@@ -77,6 +79,7 @@ class VGGBackbone(Backbone):
         super().__init__()
         if height != 32:
             raise ValueError(f"VGGBackbone is defined for height 32, got {height}")
+        self.height = height
         self.features = nn.Sequential(
             *_conv_block(1, 64, batch_norm=False),
             nn.MaxPool2d(2, 2),  # 16 x W/2

@@ -31,15 +31,17 @@ class TextConfig:
     charset holding one case of a letter (e.g. lower-case only) still gets both cases drawn, and
     labels are mapped to the charset's case (the case-insensitive convention)."""
 
-    word: float = 0.55
+    word: float = 0.6
     random: float = 0.15
-    number: float = 0.18
-    phrase: float = 0.12
+    number: float = 0.15
+    phrase: float = 0.1
     case_weights: Mapping[str, float] = field(
         default_factory=lambda: {"lower": 0.6, "capitalized": 0.25, "upper": 0.15})
     punctuation: float = 0.15
     random_length: tuple[int, int] = (1, 12)
-    phrase_words: tuple[int, int] = (2, 4)
+    # share of random strings drawn from every symbol (punctuation included), the rest alphanumeric
+    random_symbols: float = 0.25
+    phrase_words: tuple[int, int] = (2, 3)
     max_length: int = 25
     system_dict: bool = True
     case_fold: bool = True
@@ -59,9 +61,9 @@ class TextConfig:
         if not 1 <= self.phrase_words[0] <= self.phrase_words[1]:
             raise ValueError(f"phrase_words must be (min, max) with 1 <= min <= max, "
                              f"got {self.phrase_words}")
-        if self.max_length < 1 or not 0 <= self.punctuation <= 1:
-            raise ValueError(f"need max_length >= 1 and 0 <= punctuation <= 1, got "
-                             f"{self.max_length}, {self.punctuation}")
+        if self.max_length < 1 or not 0 <= self.punctuation <= 1 or not 0 <= self.random_symbols <= 1:
+            raise ValueError(f"need max_length >= 1 and punctuation, random_symbols in [0, 1], got "
+                             f"{self.max_length}, {self.punctuation}, {self.random_symbols}")
 
     @classmethod
     def of(cls, value: TextConfig | Mapping[str, Any] | None) -> TextConfig:
@@ -189,7 +191,7 @@ class TextSampler:
         return self._punctuated(rng, word)
 
     def _random(self, rng: np.random.Generator) -> str:
-        pool = self.alnum if rng.random() < 0.5 else self.symbols
+        pool = self.symbols if rng.random() < self.config.random_symbols else self.alnum
         length = int(rng.integers(self._random_length[0], self._random_length[1] + 1))
         return "".join(_choice(rng, pool) for _ in range(length))
 
