@@ -83,7 +83,7 @@ def test_experiment_composes_and_instantiates(experiment, tmp_path):
     assert cfg.trainer.max_steps > 0
 
 
-@pytest.mark.parametrize("name", ["eval", "predict"])
+@pytest.mark.parametrize("name", ["eval", "predict", "export"])
 def test_other_entry_point_configs_compose(name, tmp_path):
     cfg = compose_config(name, ["ckpt_path=x.ckpt", "inputs=x.png"] if name == "predict" else
                          ["ckpt_path=x.ckpt"], tmp_path)
