@@ -81,3 +81,18 @@ def test_missing_paths_give_one_line_errors(module, overrides, message, tmp_path
     assert result.returncode == 2
     assert f"error: {message}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_predict_json_gives_character_spans_inside_the_image_and_draws_boxes(trained_run, tmp_path):
+    image_path = tmp_path / "line.png"
+    Image.new("L", (150, 45), 255).save(image_path)
+    output, boxes = tmp_path / "out.jsonl", tmp_path / "boxes"
+    run("ctcocr.predict", f"ckpt_path={trained_run / 'checkpoints' / 'last.ckpt'}", f"inputs={image_path}",
+        "decoder=beam", "format=json", f"boxes_dir={boxes}", f"output={output}",
+        f"hydra.run.dir={tmp_path / 'run'}")
+    (record,) = [json.loads(line) for line in output.read_text().splitlines()]
+    assert record["path"] == str(image_path)
+    assert "".join(c["char"] for c in record["chars"]) == record["text"]
+    assert all(0 <= c["x0"] < c["x1"] <= 150 for c in record["chars"])
+    with Image.open(boxes / "line.png") as drawn:
+        assert drawn.size == (150, 45)

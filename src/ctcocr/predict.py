@@ -1,32 +1,47 @@
 """ctcocr-predict: read text lines from image files or folders (``configs/predict.yaml``).
 
-Prints ``path<TAB>text<TAB>confidence`` per image (or writes it to ``output``). A file that cannot
-be read is reported and skipped; the run goes on and lists the failures at the end. Example::
+Prints ``path<TAB>text<TAB>confidence`` per image (or JSON lines with each character's pixel span
+when ``format=json``), to stdout or ``output``. A file that cannot be read is reported and skipped;
+the run goes on and lists the failures at the end (exit code 1). Example::
 
-    ctcocr-predict ckpt_path=model.ckpt inputs=scans/lines/
+    ctcocr-predict ckpt_path=model.ckpt inputs=scans/lines/ decoder=beam format=json boxes_dir=boxes/
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterable, Iterator
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 import hydra
+from hydra.utils import instantiate
 import torch
 from omegaconf import DictConfig, ListConfig
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageDraw, UnidentifiedImageError
 
 from ctcocr.data.collate import EncodedLine, LineCollate
 from ctcocr.data.transforms import LineTransform
+from ctcocr.decoding import TextDecoder, character_spans
 from ctcocr.eval import load_module
-from ctcocr.evaluation import predict_batches
+from ctcocr.evaluation import inference_context
 from ctcocr.module import RecognizerModule
 from ctcocr.runtime import configure, user_errors
 from ctcocr.train import CONFIG_DIR
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+
+
+class Prediction(NamedTuple):
+    """What predict reports per file: text, confidence and character spans, or why it failed."""
+
+    path: str
+    text: str | None = None
+    confidence: float | None = None
+    spans: list[tuple[float, float]] | None = None
+    """Per character (x_start, x_end) in pixels of the original image."""
+    error: str | None = None
 
 
 def find_images(inputs: str | Iterable[str]) -> list[Path]:
@@ -43,62 +58,94 @@ def find_images(inputs: str | Iterable[str]) -> list[Path]:
     return paths
 
 
-def load_line(path: Path, transform: LineTransform) -> EncodedLine:
-    """An image file -> an unlabelled line ready for batching; raises ValueError naming the file."""
+def load_line(path: Path, transform: LineTransform) -> tuple[EncodedLine, float]:
+    """An image file -> an unlabelled line ready for batching, and the factor from network-input
+    pixels back to the file's pixels; raises ValueError naming the file."""
     try:
         with Image.open(path) as image:
             image.load()
             tensor, squeezed = transform(image)
+            content = min(transform.natural_width(*image.size), transform.max_width)
+            scale = image.width / content
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise ValueError(f"{path}: cannot read the image ({error})") from None
-    return EncodedLine(tensor, torch.zeros(0, dtype=torch.long), "", str(path), squeezed)
+    return EncodedLine(tensor, torch.zeros(0, dtype=torch.long), "", str(path), squeezed), scale
 
 
-class Prediction(NamedTuple):
-    """What predict reports per file: the text and its confidence, or why the file was not read."""
-
-    path: str
-    text: str | None
-    confidence: float | None
-    error: str | None = None
-
-
-def recognize(
-    module: RecognizerModule, paths: list[Path], batch_size: int = 32, device: str = "cpu"
-) -> Iterator[Prediction]:
-    """Recognize each image; unreadable files give a Prediction with ``error`` set, in input order."""
+def recognize(module: RecognizerModule, paths: list[Path], decoder: TextDecoder,
+              batch_size: int = 32, device: str = "cpu", spans: bool = False) -> Iterator[Prediction]:
+    """Recognize each image; unreadable files give a Prediction with ``error`` set."""
+    module = module.to(device).eval()
     transform = LineTransform(height=module.model.backbone.height)
     collate = LineCollate(height=transform.height)
     for start in range(0, len(paths), batch_size):
-        lines, failures = [], []
+        lines, scales = [], []
         for path in paths[start : start + batch_size]:
             try:
-                lines.append(load_line(path, transform))
+                line, scale = load_line(path, transform)
             except ValueError as error:
-                failures.append(Prediction(str(path), None, None, str(error)))
-        yield from failures
-        if lines:
-            (outputs,) = predict_batches(module, [collate(lines)], device)
-            for source, text, confidence in zip(
-                outputs["sources"], outputs["predictions"], outputs["confidences"].tolist()
-            ):
-                yield Prediction(source, text, confidence)
+                yield Prediction(str(path), error=str(error))
+                continue
+            lines.append(line)
+            scales.append(scale)
+        if not lines:
+            continue
+        batch = collate(lines)
+        with inference_context(device, "32-true"):
+            log_probs, lengths = module(batch["images"].to(device), batch["widths"].to(device))
+        decoded = decoder(log_probs, lengths)
+        boxes = (character_spans(log_probs, lengths, decoded.tokens, batch["widths"]) if spans
+                 else [None] * len(lines))
+        for source, text, confidence, box, scale in zip(
+            batch["sources"], decoded.texts, decoded.confidences.tolist(), boxes, scales
+        ):
+            pixels = None if box is None else [(x0 * scale, x1 * scale) for x0, x1 in box]
+            yield Prediction(source, text, confidence, pixels)
+
+
+def draw_boxes(prediction: Prediction, folder: Path) -> Path:
+    """Save the image with a box around each character's span to ``folder`` (PNG)."""
+    with Image.open(prediction.path) as image:
+        canvas = image.convert("RGB")
+    draw = ImageDraw.Draw(canvas)
+    for x0, x1 in prediction.spans or []:
+        draw.rectangle([x0, 0, max(x0, x1 - 1), canvas.height - 1], outline=(220, 0, 0))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{Path(prediction.path).stem}.png"
+    canvas.save(path)
+    return path
+
+
+def format_prediction(prediction: Prediction, as_json: bool) -> str:
+    if not as_json:
+        return f"{prediction.path}\t{prediction.text}\t{prediction.confidence:.4f}"
+    chars = [{"char": char, "x0": round(x0, 1), "x1": round(x1, 1)}
+             for char, (x0, x1) in zip(prediction.text, prediction.spans or [])]
+    return json.dumps({"path": prediction.path, "text": prediction.text,
+                       "confidence": round(prediction.confidence, 6), "chars": chars})
 
 
 def run(cfg: DictConfig) -> int:
     """Recognize every image; returns the number of files that could not be read."""
     configure(cfg)
+    if cfg.format not in ("tsv", "json"):
+        raise ValueError(f"format must be 'tsv' or 'json', got {cfg.format!r}")
     module = load_module(cfg.ckpt_path)
+    decoder = instantiate(cfg.decoder, charset=module.charset)
     inputs = list(cfg.inputs) if isinstance(cfg.inputs, ListConfig) else str(cfg.inputs)
     paths = find_images(inputs)
+    boxes_dir = Path(cfg.boxes_dir) if cfg.get("boxes_dir") else None
+    spans = cfg.format == "json" or boxes_dir is not None
     output = open(cfg.output, "w", encoding="utf-8") if cfg.get("output") else sys.stdout
     failures = []
     try:
-        for prediction in recognize(module, paths, cfg.batch_size, cfg.device):
+        for prediction in recognize(module, paths, decoder, cfg.batch_size, cfg.device, spans):
             if prediction.error:
                 failures.append(prediction.error)
-            else:
-                print(f"{prediction.path}\t{prediction.text}\t{prediction.confidence:.4f}", file=output)
+                continue
+            print(format_prediction(prediction, cfg.format == "json"), file=output)
+            if boxes_dir is not None:
+                draw_boxes(prediction, boxes_dir)
     finally:
         if output is not sys.stdout:
             output.close()
