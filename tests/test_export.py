@@ -124,7 +124,8 @@ def test_image_files_read_the_same_with_the_onnx_file_alone(exported, tmp_path):
         ImageDraw.Draw(image).text((4, 2), "abc"[: index + 1] * 3, fill=0)
         file = tmp_path / f"line{index}.png"
         image.save(file)
-        lines.append(load_line(file, transform))
+        line, _ = load_line(file, transform)
+        lines.append(line)
     batch = collate(lines)
     with torch.inference_mode():
         expected = module.predict_step(batch, 0)

@@ -13,10 +13,12 @@ from torch import Tensor
 
 from ctcocr.ctc._inputs import required_frames
 from ctcocr.ctc.decode import greedy_decode
+from ctcocr.evaluation import CalibrationStatistics
 from ctcocr.metrics import TextMetrics
-from ctcocr.visualize import prediction_grid
+from ctcocr.visualize import alignment_figure, figure_to_tensor, prediction_grid
 
 log = logging.getLogger(__name__)
+ALIGNMENT_IMAGES = 4  # validation samples drawn in the TensorBoard alignment picture
 
 
 class RecognizerModule(LightningModule):
@@ -45,6 +47,7 @@ class RecognizerModule(LightningModule):
             self.model.to(memory_format=torch.channels_last)
         self.val_metrics = TextMetrics()
         self.test_metrics = TextMetrics()
+        self.val_calibration = CalibrationStatistics(blank=self.charset.blank)
         self._logged_batch: dict[str, Any] | None = None
 
     def forward(self, images: Tensor, widths: Tensor) -> tuple[Tensor, Tensor]:
@@ -93,11 +96,19 @@ class RecognizerModule(LightningModule):
         self._loss(log_probs, lengths, batch, stage)
         predictions, _ = self.decode(log_probs, lengths)
         metrics.update(predictions, batch["texts"])
+        if stage == "val":
+            self.val_calibration.update(log_probs, lengths, batch["targets"],
+                                        batch["target_lengths"], predictions, batch["texts"])
         if stage == "val" and self._logged_batch is None:
             count = self.hparams.num_logged_images
             self._logged_batch = {"images": batch["images"][:count].detach().float().cpu(),
                                   "widths": batch["widths"][:count].cpu(),
-                                  "predictions": predictions[:count], "labels": batch["texts"][:count]}
+                                  "predictions": predictions[:count],
+                                  "labels": batch["texts"][:count],
+                                  "log_probs": log_probs[:, :count].detach().float().cpu(),
+                                  "lengths": lengths[:count].cpu(),
+                                  "targets": batch["targets"][:count].cpu(),
+                                  "target_lengths": batch["target_lengths"][:count].cpu()}
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._evaluate(batch, "val", self.val_metrics)
@@ -113,19 +124,29 @@ class RecognizerModule(LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics("val", self.val_metrics)
+        for name, value in self.val_calibration.compute().items():
+            self.log(f"val/{name}", value, sync_dist=True)  # already gathered: a no-op mean
+        self.val_calibration.reset()
         self._log_prediction_grid()
 
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test", self.test_metrics)
 
     def _log_prediction_grid(self) -> None:
-        """A grid of validation images with their predictions, to TensorBoard when it is the logger."""
+        """A grid of validation images with their predictions, and alignment pictures of the first
+        few, to TensorBoard when it is the logger."""
         batch, self._logged_batch = self._logged_batch, None
         experiment = getattr(self.logger, "experiment", None)
         if batch is None or not hasattr(experiment, "add_image") or self.trainer.sanity_checking:
             return
         grid = prediction_grid(batch["images"], batch["widths"], batch["predictions"], batch["labels"])
         experiment.add_image("val/predictions", grid, self.global_step)
+        shown = slice(0, ALIGNMENT_IMAGES)
+        figure = alignment_figure(batch["images"][shown], batch["widths"][shown],
+                                  batch["log_probs"][:, shown], batch["lengths"][shown],
+                                  batch["targets"][shown], batch["target_lengths"][shown],
+                                  self.charset)
+        experiment.add_image("val/alignments", figure_to_tensor(figure), self.global_step)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         log_probs, lengths = self(batch["images"], batch["widths"])
