@@ -24,8 +24,7 @@ from PIL import Image, ImageDraw, UnidentifiedImageError
 from ctcocr.data.collate import EncodedLine, LineCollate
 from ctcocr.data.transforms import LineTransform
 from ctcocr.decoding import TextDecoder, character_spans
-from ctcocr.eval import load_module
-from ctcocr.evaluation import inference_context
+from ctcocr.evaluation import inference_context, load_module
 from ctcocr.module import RecognizerModule
 from ctcocr.runtime import configure, user_errors
 from ctcocr.train import CONFIG_DIR
