@@ -6,7 +6,6 @@ different convention (exp(log_probs) - gamma) than ours (-gamma); through log_so
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import pytest
@@ -17,6 +16,7 @@ from ctcocr.ctc._ctc_lattice import build_lattice
 from ctcocr.ctc._ctc_probspace import prob_forward_backward
 from ctcocr.ctc._inputs import padded_targets
 from ctcocr.ctc.loss import ctc_loss
+from brute_force import brute_force_nll
 
 
 def _random_case(
@@ -92,17 +92,6 @@ def test_infeasible_sample(zero_infinity: bool, reduction: str) -> None:
         assert loss[1] == (0.0 if zero_infinity else math.inf)
 
 
-def _brute_force_nll(log_probs: torch.Tensor, target: list[int], blank: int) -> float:
-    """-log sum over every frame labelling that collapses to ``target``; log_probs (T, C)."""
-    frames, classes = log_probs.shape
-    total = 0.0
-    for path in itertools.product(range(classes), repeat=frames):
-        collapsed = [k for i, k in enumerate(path) if k != blank and (i == 0 or path[i - 1] != k)]
-        if collapsed == target:
-            total += math.exp(sum(float(log_probs[t, k]) for t, k in enumerate(path)))
-    return -math.log(total) if total > 0 else math.inf
-
-
 @pytest.mark.parametrize(
     "frames,target,blank",
     [(5, [1, 2], 0), (5, [1, 1], 0), (4, [2, 2, 1], 0), (3, [], 0), (1, [1], 0), (5, [0, 1], 2),
@@ -111,7 +100,7 @@ def _brute_force_nll(log_probs: torch.Tensor, target: list[int], blank: int) -> 
 def test_matches_brute_force(frames: int, target: list[int], blank: int) -> None:
     gen = torch.Generator().manual_seed(frames + len(target))
     log_probs = torch.randn(frames, 3, generator=gen, dtype=torch.float64).log_softmax(-1)
-    expected = _brute_force_nll(log_probs, target, blank)
+    expected = brute_force_nll(log_probs, target, blank)
     padded = torch.tensor([target + [0] * (3 - len(target))])
     actual = ctc_loss(log_probs[:, None], padded, [frames], [len(target)], blank, "none")
     if math.isinf(expected):

@@ -9,7 +9,6 @@ with respect to logits (through log_softmax), where the two gradient conventions
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from brute_force import brute_force_nll
 from ctcocr.ctc._inputs import padded_targets
 
 triton = pytest.importorskip("triton")
@@ -149,17 +149,6 @@ def test_infeasible_gets_inf_and_zero_gradient() -> None:
     assert torch.all(grad[:, 0] == 0) and grad[:, 1].abs().sum() > 0
 
 
-def _brute_force_nll(log_probs: torch.Tensor, target: list[int], blank: int) -> float:
-    """-log sum over every frame labelling that collapses to ``target``; log_probs (T, C)."""
-    frames, classes = log_probs.shape
-    total = 0.0
-    for path in itertools.product(range(classes), repeat=frames):
-        collapsed = [k for i, k in enumerate(path) if k != blank and (i == 0 or path[i - 1] != k)]
-        if collapsed == target:
-            total += math.exp(sum(float(log_probs[t, k]) for t, k in enumerate(path)))
-    return -math.log(total) if total > 0 else math.inf
-
-
 @kernel_test
 @pytest.mark.parametrize("blank", [0, 2])
 def test_matches_brute_force(blank: int) -> None:
@@ -175,7 +164,7 @@ def test_matches_brute_force(blank: int) -> None:
     input_lengths = torch.full_like(target_lengths, frames)
     actual = _kernel(log_probs, padded, input_lengths, target_lengths, blank)
     for b, target in enumerate(targets):
-        expected = _brute_force_nll(log_probs[:, b], target, blank)
+        expected = brute_force_nll(log_probs[:, b], target, blank)
         assert actual[b].item() == pytest.approx(expected, rel=1e-12)
 
 
