@@ -421,7 +421,7 @@ def split_loader(data: DictConfig, charset: Charset, split: str) -> Iterable[dic
     """The ``split`` ("val" or "test") loader of a data config, built for ``charset``."""
     if split not in ("val", "test"):
         raise DatasetError(f"split must be 'val' or 'test', got {split!r}")
-    datamodule = instantiate(data, charset=charset)
+    datamodule = instantiate(data, charset=charset, train=None)  # evaluation reads no training data
     datamodule.setup("validate" if split == "val" else "test")
     return datamodule.val_dataloader() if split == "val" else datamodule.test_dataloader()
 
