@@ -72,6 +72,10 @@ class LineDataset(Dataset):
     def __getitem__(self, index: int) -> EncodedLine | None:
         try:
             sample = self.dataset[self.indices[index]]
+            try:
+                image, squeezed = self.transform(sample.image)
+            except ValueError as error:  # e.g. an empty image
+                raise BadImageError(f"{sample.source}: {error}") from None
         except BadImageError as error:
             if self.on_bad_sample == "error":
                 raise
@@ -79,7 +83,6 @@ class LineDataset(Dataset):
                 self._reported.add(str(error))
                 logger.warning("skipped %s", error)
             return None
-        image, squeezed = self.transform(sample.image)
         text = self.charset.normalize(sample.text)
         try:
             target = torch.tensor(self.charset.encode(text), dtype=torch.long)

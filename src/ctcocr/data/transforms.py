@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
@@ -54,10 +55,25 @@ class LineTransform:
         return pad_right(tensor, self.min_width), natural > self.max_width
 
 
+#: Full-scale value of the high-bit-depth grayscale modes, which Pillow's convert("L") clips.
+_FULL_SCALE = {"I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I;16N": 65535.0}
+
+
 def to_grayscale(image: Image.Image) -> Image.Image:
-    """Any PIL image -> mode "L"; transparent areas are drawn on white."""
+    """Any PIL image -> mode "L"; transparent areas are drawn on white, 16-bit and 32-bit
+    integer images are scaled from their full range, float images from [0, 1] (or their own
+    range when it is wider). Raises ValueError for an image with no pixels."""
+    if image.width == 0 or image.height == 0:
+        raise ValueError(f"the image is empty ({image.width}x{image.height} pixels)")
     if image.mode == "L":
         return image
+    if image.mode.startswith("I") or image.mode == "F":
+        pixels = np.asarray(image, dtype=np.float64)
+        full = _FULL_SCALE.get(image.mode)
+        if full is None:  # "I" (often 16-bit data in 32 bits) or "F"
+            top = float(pixels.max(initial=0.0))
+            full = 1.0 if image.mode == "F" and top <= 1.0 else 255.0 if top <= 255 else 65535.0
+        return Image.fromarray(np.clip(pixels * (255.0 / full), 0, 255).round().astype(np.uint8))
     if "A" in image.getbands() or "transparency" in image.info:
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
