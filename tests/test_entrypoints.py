@@ -96,3 +96,22 @@ def test_predict_json_gives_character_spans_inside_the_image_and_draws_boxes(tra
     assert all(0 <= c["x0"] < c["x1"] <= 150 for c in record["chars"])
     with Image.open(boxes / "line.png") as drawn:
         assert drawn.size == (150, 45)
+
+
+def test_predict_reads_the_same_text_from_the_checkpoint_and_its_onnx_export(trained_run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    checkpoint = trained_run / "checkpoints" / "last.ckpt"
+    onnx_file = tmp_path / "model.onnx"
+    run("ctcocr.export", f"ckpt_path={checkpoint}", f"output={onnx_file}", f"hydra.run.dir={tmp_path / 'x'}")
+    images = tmp_path / "images"
+    images.mkdir()
+    for index, width in enumerate((70, 180)):
+        Image.new("L", (width, 32), 255).save(images / f"{index}.png")
+    outputs = {}
+    for model in (checkpoint, onnx_file):
+        output = tmp_path / f"{model.suffix[1:]}.tsv"
+        run("ctcocr.predict", f"ckpt_path={model}", f"inputs={images}", f"output={output}",
+            f"hydra.run.dir={tmp_path / model.suffix[1:]}")
+        outputs[model.suffix] = [line.split("\t") for line in output.read_text().splitlines()]
+    assert [row[:2] for row in outputs[".ckpt"]] == [row[:2] for row in outputs[".onnx"]]
+    assert [float(r[2]) for r in outputs[".ckpt"]] == pytest.approx([float(r[2]) for r in outputs[".onnx"]], abs=1e-4)

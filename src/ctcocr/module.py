@@ -50,6 +50,11 @@ class RecognizerModule(LightningModule):
         self.val_calibration = CalibrationStatistics(blank=self.charset.blank)
         self._logged_batch: dict[str, Any] | None = None
 
+    @property
+    def height(self) -> int:
+        """Height in pixels of the images the model reads."""
+        return self.model.backbone.height
+
     def forward(self, images: Tensor, widths: Tensor) -> tuple[Tensor, Tensor]:
         """Images (B, 1, H, W) and true widths (B,) -> log-probs (T, B, C) and frames (B,)."""
         if self.hparams.channels_last:

@@ -13,7 +13,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Union
 
 import hydra
 from hydra.utils import instantiate
@@ -28,6 +28,9 @@ from ctcocr.evaluation import inference_context, load_module
 from ctcocr.module import RecognizerModule
 from ctcocr.runtime import configure, user_errors
 from ctcocr.train import CONFIG_DIR
+
+if TYPE_CHECKING:
+    from ctcocr.onnx_runtime import OnnxRecognizer
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
@@ -71,11 +74,25 @@ def load_line(path: Path, transform: LineTransform) -> tuple[EncodedLine, float]
     return EncodedLine(tensor, torch.zeros(0, dtype=torch.long), "", str(path), squeezed), scale
 
 
-def recognize(module: RecognizerModule, paths: list[Path], decoder: TextDecoder,
+Recognizer = Union[RecognizerModule, "OnnxRecognizer"]
+
+
+def load_recognizer(path: str | Path) -> Recognizer:
+    """A checkpoint written by ctcocr-train, or an ONNX file written by ctcocr-export."""
+    if str(path).endswith(".onnx"):
+        from ctcocr.onnx_runtime import OnnxRecognizer  # onnxruntime is an optional extra
+
+        return OnnxRecognizer(path)
+    return load_module(path)
+
+
+def recognize(module: Recognizer, paths: list[Path], decoder: TextDecoder,
               batch_size: int = 32, device: str = "cpu", spans: bool = False) -> Iterator[Prediction]:
-    """Recognize each image; unreadable files give a Prediction with ``error`` set."""
-    module = module.to(device).eval()
-    transform = LineTransform(height=module.model.backbone.height)
+    """Recognize each image with a checkpoint's module or an ONNX file (CPU); unreadable files
+    give a Prediction with ``error`` set."""
+    if isinstance(module, RecognizerModule):
+        module = module.to(device).eval()
+    transform = LineTransform(height=module.height)
     collate = LineCollate(height=transform.height)
     for start in range(0, len(paths), batch_size):
         lines, scales = [], []
@@ -129,7 +146,7 @@ def run(cfg: DictConfig) -> int:
     configure(cfg)
     if cfg.format not in ("tsv", "json"):
         raise ValueError(f"format must be 'tsv' or 'json', got {cfg.format!r}")
-    module = load_module(cfg.ckpt_path)
+    module = load_recognizer(cfg.ckpt_path)
     decoder = instantiate(cfg.decoder, charset=module.charset)
     inputs = list(cfg.inputs) if isinstance(cfg.inputs, ListConfig) else str(cfg.inputs)
     paths = find_images(inputs)
