@@ -10,7 +10,14 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from ctcocr.ctc import CharNgramPrior, Lexicon, greedy_decode, prefix_beam_search, read_words, viterbi_align
+from ctcocr.ctc import (
+    CharNgramPrior,
+    Lexicon,
+    greedy_decode,
+    prefix_beam_search,
+    read_words,
+    viterbi_align,
+)
 from ctcocr.data.charset import Charset
 from ctcocr.data.policy import DatasetError
 
@@ -38,8 +45,14 @@ class TextDecoder:
         prior_weight: weight of a character trigram prior estimated from the word list (0: none).
     """
 
-    def __init__(self, charset: Charset, kind: Literal["greedy", "beam"] = "greedy",
-                 beam_width: int = 10, lexicon: str | None = None, prior_weight: float = 0.0):
+    def __init__(
+        self,
+        charset: Charset,
+        kind: Literal["greedy", "beam"] = "greedy",
+        beam_width: int = 10,
+        lexicon: str | None = None,
+        prior_weight: float = 0.0,
+    ):
         if kind not in ("greedy", "beam"):
             raise ValueError(f"decoder kind must be 'greedy' or 'beam', got {kind!r}")
         if kind == "greedy" and (lexicon or prior_weight):
@@ -62,23 +75,38 @@ class TextDecoder:
             result = greedy_decode(log_probs, lengths)
             tokens, confidences = result.tokens, result.path_confidence
         else:
-            beams = prefix_beam_search(log_probs, lengths, beam_width=self.beam_width,
-                                       lexicon=self.lexicon, prior=self.prior,
-                                       prior_weight=self.prior_weight)
+            beams = prefix_beam_search(
+                log_probs,
+                lengths,
+                beam_width=self.beam_width,
+                lexicon=self.lexicon,
+                prior=self.prior,
+                prior_weight=self.prior_weight,
+            )
             tokens = beams.tokens
             confidences = torch.tensor([math.exp(h[0].log_prob) for h in beams.hypotheses])
         return Decoded([self.charset.decode(t) for t in tokens], tokens, confidences)
 
 
-def character_spans(log_probs: Tensor, lengths: Tensor, tokens: list[list[int]],
-                    widths: Tensor) -> list[list[tuple[float, float]]]:
+def character_spans(
+    log_probs: Tensor, lengths: Tensor, tokens: list[list[int]], widths: Tensor
+) -> list[list[tuple[float, float]]]:
     """Each decoded character's (x_start, x_end) in pixels of the network's input, from the
     Viterbi alignment of the decoded string. log_probs (T, B, C), lengths and widths (B,)."""
     targets = torch.zeros(len(tokens), max(map(len, tokens), default=0), dtype=torch.long)
     for row, ids in enumerate(tokens):
         targets[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
     target_lengths = torch.tensor([len(ids) for ids in tokens])
-    spans = viterbi_align(log_probs.float().cpu(), targets, lengths.cpu(), target_lengths).token_spans
+    spans = viterbi_align(
+        log_probs.float().cpu(), targets, lengths.cpu(), target_lengths
+    ).token_spans
     pixels_per_frame = widths.cpu().double() / lengths.cpu().clamp_min(1).double()
-    return [[(float(start * scale), float((end + 1) * scale)) for start, end in spans[row, :count].tolist()]
-            for row, (count, scale) in enumerate(zip(target_lengths.tolist(), pixels_per_frame.tolist()))]
+    return [
+        [
+            (float(start * scale), float((end + 1) * scale))
+            for start, end in spans[row, :count].tolist()
+        ]
+        for row, (count, scale) in enumerate(
+            zip(target_lengths.tolist(), pixels_per_frame.tolist())
+        )
+    ]

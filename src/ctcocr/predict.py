@@ -4,7 +4,8 @@ Prints ``path<TAB>text<TAB>confidence`` per image (or JSON lines with each chara
 when ``format=json``), to stdout or ``output``. A file that cannot be read is reported and skipped;
 the run goes on and lists the failures at the end (exit code 1). Example::
 
-    ctcocr-predict ckpt_path=model.ckpt inputs=scans/lines/ decoder=beam format=json boxes_dir=boxes/
+    ctcocr-predict ckpt_path=model.ckpt inputs=scans/lines/ decoder=beam format=json \
+        boxes_dir=boxes/
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Prediction(NamedTuple):
 
 
 def find_images(inputs: str | Iterable[str]) -> list[Path]:
-    """Image files named by ``inputs`` (files, or folders searched recursively), in a stable order."""
+    """Image files named by ``inputs`` (files, or folders searched recursively), sorted."""
     paths = []
     for item in [inputs] if isinstance(inputs, str) else inputs:
         path = Path(item)
@@ -86,8 +87,14 @@ def load_recognizer(path: str | Path) -> Recognizer:
     return load_module(path)
 
 
-def recognize(module: Recognizer, paths: list[Path], decoder: TextDecoder,
-              batch_size: int = 32, device: str = "cpu", spans: bool = False) -> Iterator[Prediction]:
+def recognize(
+    module: Recognizer,
+    paths: list[Path],
+    decoder: TextDecoder,
+    batch_size: int = 32,
+    device: str = "cpu",
+    spans: bool = False,
+) -> Iterator[Prediction]:
     """Recognize each image with a checkpoint's module or an ONNX file (CPU); unreadable files
     give a Prediction with ``error`` set."""
     if isinstance(module, RecognizerModule):
@@ -110,8 +117,11 @@ def recognize(module: Recognizer, paths: list[Path], decoder: TextDecoder,
         with inference_context(device, "32-true"):
             log_probs, lengths = module(batch["images"].to(device), batch["widths"].to(device))
         decoded = decoder(log_probs, lengths)
-        boxes = (character_spans(log_probs, lengths, decoded.tokens, batch["widths"]) if spans
-                 else [None] * len(lines))
+        boxes = (
+            character_spans(log_probs, lengths, decoded.tokens, batch["widths"])
+            if spans
+            else [None] * len(lines)
+        )
         for source, text, confidence, box, scale in zip(
             batch["sources"], decoded.texts, decoded.confidences.tolist(), boxes, scales
         ):
@@ -135,10 +145,18 @@ def draw_boxes(prediction: Prediction, folder: Path) -> Path:
 def format_prediction(prediction: Prediction, as_json: bool) -> str:
     if not as_json:
         return f"{prediction.path}\t{prediction.text}\t{prediction.confidence:.4f}"
-    chars = [{"char": char, "x0": round(x0, 1), "x1": round(x1, 1)}
-             for char, (x0, x1) in zip(prediction.text, prediction.spans or [])]
-    return json.dumps({"path": prediction.path, "text": prediction.text,
-                       "confidence": round(prediction.confidence, 6), "chars": chars})
+    chars = [
+        {"char": char, "x0": round(x0, 1), "x1": round(x1, 1)}
+        for char, (x0, x1) in zip(prediction.text, prediction.spans or [])
+    ]
+    return json.dumps(
+        {
+            "path": prediction.path,
+            "text": prediction.text,
+            "confidence": round(prediction.confidence, 6),
+            "chars": chars,
+        }
+    )
 
 
 def run(cfg: DictConfig) -> int:

@@ -16,21 +16,7 @@ from ctcocr.ctc._ctc_lattice import build_lattice
 from ctcocr.ctc._ctc_probspace import prob_forward_backward
 from ctcocr.ctc._inputs import padded_targets
 from ctcocr.ctc.loss import ctc_loss
-from brute_force import brute_force_nll
-
-
-def _random_case(
-    seed: int, frames: int, batch: int, classes: int, max_len: int, blank: int = 0
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Logits (T, B, C) float64, padded targets (B, max_len), input and target lengths (B,)."""
-    gen = torch.Generator().manual_seed(seed)
-    logits = torch.randn(frames, batch, classes, generator=gen, dtype=torch.float64)
-    labels = torch.randint(0, classes - 1, (batch, max_len), generator=gen)
-    labels = labels + (labels >= blank).long()  # every class but blank
-    target_lengths = torch.randint(0, max_len + 1, (batch,), generator=gen)
-    input_lengths = torch.randint(frames // 2, frames + 1, (batch,), generator=gen)
-    input_lengths[0] = frames
-    return logits, labels, input_lengths, target_lengths
+from ctc_cases import brute_force_nll, random_case
 
 
 def _loss_and_logit_grad(loss_fn, logits, *args, **kwargs):
@@ -59,7 +45,7 @@ def _concatenated(labels: torch.Tensor, target_lengths: torch.Tensor) -> torch.T
 def test_matches_builtin_float64(
     reduction: str, layout: str, lengths_kind: str, blank: int, zero_infinity: bool
 ) -> None:
-    logits, labels, input_lengths, target_lengths = _random_case(1, 24, 7, 6, 8, blank)
+    logits, labels, input_lengths, target_lengths = random_case(1, 24, 7, 6, 8, blank)
     targets = labels if layout == "padded" else _concatenated(labels, target_lengths)
     convert = {
         "int64": lambda x: x,
@@ -77,7 +63,7 @@ def test_matches_builtin_float64(
 @pytest.mark.parametrize("zero_infinity", [False, True])
 @pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
 def test_infeasible_sample(zero_infinity: bool, reduction: str) -> None:
-    logits, labels, input_lengths, target_lengths = _random_case(2, 10, 4, 5, 4)
+    logits, labels, input_lengths, target_lengths = random_case(2, 10, 4, 5, 4)
     labels[1, :4] = torch.tensor([1, 1, 2, 2])  # needs 6 frames
     target_lengths[1], input_lengths[1] = 4, 5
     args = (labels, input_lengths, target_lengths)
@@ -143,7 +129,7 @@ def test_single_frame_batch() -> None:
 
 
 def test_long_sequence_has_no_underflow() -> None:
-    logits, labels, input_lengths, target_lengths = _random_case(4, 2000, 2, 6, 300)
+    logits, labels, input_lengths, target_lengths = random_case(4, 2000, 2, 6, 300)
     args = (labels, input_lengths, target_lengths)
     expected = _loss_and_logit_grad(F.ctc_loss, logits, *args, reduction="sum")
     actual = _loss_and_logit_grad(ctc_loss, logits, *args, reduction="sum")
@@ -156,7 +142,7 @@ def test_long_sequence_has_no_underflow() -> None:
 
 def test_large_vocabulary() -> None:
     """C = 6000 (more classes than states: the emissions are gathered before exp)."""
-    logits, labels, input_lengths, target_lengths = _random_case(5, 12, 3, 6000, 5)
+    logits, labels, input_lengths, target_lengths = random_case(5, 12, 3, 6000, 5)
     args = (labels, input_lengths, target_lengths)
     expected = _loss_and_logit_grad(F.ctc_loss, logits, *args)
     actual = _loss_and_logit_grad(ctc_loss, logits, *args)
@@ -166,7 +152,7 @@ def test_large_vocabulary() -> None:
 
 
 def test_unbatched_and_half_inputs() -> None:
-    logits, labels, input_lengths, target_lengths = _random_case(10, 10, 1, 5, 4)
+    logits, labels, input_lengths, target_lengths = random_case(10, 10, 1, 5, 4)
     log_probs = logits[:, 0].log_softmax(-1)
     args = (labels[0, : target_lengths[0]], input_lengths[0], target_lengths[0])
     expected = F.ctc_loss(log_probs, *args, reduction="none")
@@ -186,7 +172,7 @@ def _errors_vs_float64(loss_fn, logits, args, reference):
 
 
 def test_float32_at_least_as_accurate_as_builtin() -> None:
-    logits, labels, input_lengths, target_lengths = _random_case(6, 96, 16, 30, 40)
+    logits, labels, input_lengths, target_lengths = random_case(6, 96, 16, 30, 40)
     args = (labels, input_lengths, target_lengths)
     reference = _loss_and_logit_grad(F.ctc_loss, logits, *args, reduction="none")
     ours = _errors_vs_float64(ctc_loss, logits, args, reference)
@@ -290,7 +276,7 @@ def test_float32_on_long_confident_inputs() -> None:
 
 
 def test_double_backward() -> None:
-    logits, labels, input_lengths, target_lengths = _random_case(7, 6, 2, 4, 2)
+    logits, labels, input_lengths, target_lengths = random_case(7, 6, 2, 4, 2)
     args = (labels, input_lengths, target_lengths)
     log_probs = logits.log_softmax(-1).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda lp: ctc_loss(lp, *args, reduction="none"), log_probs)
@@ -313,7 +299,7 @@ def test_bad_input_names_the_sample(labels, input_lengths, message: str) -> None
 
 
 def test_keeps_the_callers_thread_count() -> None:
-    logits, labels, input_lengths, target_lengths = _random_case(11, 8, 3, 4, 3)
+    logits, labels, input_lengths, target_lengths = random_case(11, 8, 3, 4, 3)
     previous = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -330,7 +316,7 @@ def test_empty_log_probs_raise() -> None:
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_builtin() -> None:
-    logits, labels, input_lengths, target_lengths = _random_case(8, 40, 8, 10, 12)
+    logits, labels, input_lengths, target_lengths = random_case(8, 40, 8, 10, 12)
     args = (labels.cuda(), input_lengths.cuda(), target_lengths.cuda())
     expected = _loss_and_logit_grad(F.ctc_loss, logits.cuda(), *args, reduction="none")
     actual = _loss_and_logit_grad(ctc_loss, logits.cuda(), *args, reduction="none")

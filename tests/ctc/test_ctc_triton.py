@@ -18,7 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from brute_force import brute_force_nll
+from ctc_cases import brute_force_nll, random_case
 from ctcocr.ctc._inputs import padded_targets
 
 triton = pytest.importorskip("triton")
@@ -67,22 +67,6 @@ def test_kernels_compile_for_cuda(dtype: str, tmp_path, monkeypatch) -> None:
         assert compiled.asm["cubin"]
 
 
-def _random_case(
-    seed: int, frames: int, batch: int, classes: int, max_len: int, blank: int = 0
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Logits (T, B, C) float64, padded targets (B, max_len), input and target lengths (B,)."""
-    gen = torch.Generator().manual_seed(seed)
-    logits = torch.randn(frames, batch, classes, generator=gen, dtype=torch.float64)
-    labels = torch.randint(0, classes - 1, (batch, max_len), generator=gen)
-    labels = labels + (labels >= blank).long()  # every class but blank
-    labels[0, 1] = labels[0, 0]  # a repeated label
-    target_lengths = torch.randint(0, max_len + 1, (batch,), generator=gen)
-    target_lengths[0] = max_len
-    input_lengths = torch.randint(frames // 2, frames + 1, (batch,), generator=gen)
-    input_lengths[0] = frames
-    return logits, labels, input_lengths, target_lengths
-
-
 def _kernel(log_probs, padded, input_lengths, target_lengths, blank=0):
     """The kernels on _DEVICE; the result back on the CPU."""
     args = (t.to(_DEVICE) for t in (log_probs, padded, input_lengths, target_lengths))
@@ -123,7 +107,9 @@ def _compare(logits, labels, input_lengths, target_lengths, blank, dtype, rtol) 
 @pytest.mark.parametrize("dtype,rtol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
 @pytest.mark.parametrize("blank", [0, 4])
 def test_matches_builtin(dtype: torch.dtype, rtol: float, blank: int) -> None:
-    logits, labels, input_lengths, target_lengths = _random_case(1, 12, 3, 5, 4, blank)
+    logits, labels, input_lengths, target_lengths = random_case(
+        1, 12, 3, 5, 4, blank, pin_first_sample=True
+    )
     _compare(logits, labels, input_lengths, target_lengths, blank, dtype, rtol)
 
 
@@ -171,7 +157,9 @@ def test_matches_brute_force(blank: int) -> None:
 @kernel_test
 def test_ignores_padding_frames_and_follows_strides() -> None:
     """NaN past each input length is never read; (B, T, C) inputs seen as (T, B, C) views."""
-    logits, labels, input_lengths, target_lengths = _random_case(2, 10, 3, 6, 3)
+    logits, labels, input_lengths, target_lengths = random_case(
+        2, 10, 3, 6, 3, pin_first_sample=True
+    )
     log_probs = logits.log_softmax(-1)
     valid = torch.arange(10)[:, None] < input_lengths[None, :]
     garbage = log_probs.masked_fill(~valid[..., None], math.nan)
@@ -201,7 +189,7 @@ def _confident_logits(frames: int, labels: torch.Tensor, boosts: list[float]) ->
 @kernel_test
 def test_moderate_shape_float32() -> None:
     """T = 40, L = 12 in float32 vs float64: one random and one confident (peaky) sample."""
-    _, labels, _, target_lengths = _random_case(4, 40, 2, 9, 12)
+    _, labels, _, target_lengths = random_case(4, 40, 2, 9, 12, pin_first_sample=True)
     logits = _confident_logits(40, labels, [0.0, 25.0])
     input_lengths = torch.tensor([33, 40])
     _compare(logits, labels, input_lengths, target_lengths, 0, torch.float32, 1e-5)
@@ -225,7 +213,9 @@ def test_long_targets_on_cuda() -> None:
     At this size float32 inputs alone move the gradient by ~5e-4 (relative): the kernels must be
     as accurate as the built-in in float32, both judged against float64.
     """
-    _, labels, input_lengths, target_lengths = _random_case(9, 150, 16, 20, 60)
+    _, labels, input_lengths, target_lengths = random_case(
+        9, 150, 16, 20, 60, pin_first_sample=True
+    )
     logits = _confident_logits(150, labels, [0.0, 25.0] * 8)
     weights = torch.ones(16)
     args = (input_lengths, target_lengths, 0)
