@@ -14,38 +14,19 @@ from tests.test_entrypoints import run
 
 pytestmark = pytest.mark.slow
 
-#: An easy task: digit strings, clean renderings, a small model.
-EASY = [
-    "charset.chars=0123456789",
-    "data=tiny",
-    "data.train.size=20000",
-    "data.val.size=200",
-    "data.test.size=200",
-    "+data.train.degradation=0.3",
-    "+data.val.degradation=0.3",
-    "+data.test.degradation=0.3",
-    "data.batch_size=32",
-    "trainer.precision=32-true",
-    "trainer.max_steps=600",
-    "trainer.val_check_interval=200",
-    "trainer.num_sanity_val_steps=0",
-    "optimizer.lr=0.003",
-    "threads=null",
-    "extras.print_config=false",
-    "logger=csv",
-]
-
-
 def logged_steps(run_dir: Path) -> list[int]:
     with open(run_dir / "csv" / "metrics.csv", newline="") as handle:
         return [int(row["step"]) for row in csv.DictReader(handle)]
 
 
 def test_training_learns_an_easy_task(tmp_path):
-    run("ctcocr.train", *EASY, f"hydra.run.dir={tmp_path}")
-    metrics = json.loads((tmp_path / "test" / "metrics.json").read_text())
-    assert metrics["acc"] >= 0.8, metrics
-    assert metrics["cer"] <= 0.1, metrics
+    """Digit strings in the committed fonts, a half-width model, 1000 steps (about 1.5 minutes on
+    this project's CPU): the study preset's task with plain CTC must reach 90% word accuracy."""
+    run("ctcocr.train", "experiment=loss_study", "study.variant=builtin", "seed=1",
+        "extras.print_config=false", f"hydra.run.dir={tmp_path}")
+    metrics = json.loads((tmp_path / "val" / "metrics.json").read_text())
+    assert metrics["acc"] >= 0.9, metrics
+    assert metrics["cer"] <= 0.05, metrics
 
 
 def test_resume_continues_steps_and_metrics(tmp_path):
