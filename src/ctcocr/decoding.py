@@ -72,12 +72,13 @@ class TextDecoder:
     def __call__(self, log_probs: Tensor, lengths: Tensor) -> Decoded:
         """Log-probabilities (T, B, C) and frames (B,) -> texts, token ids and confidences."""
         if self.kind == "greedy":
-            result = greedy_decode(log_probs, lengths)
+            result = greedy_decode(log_probs, lengths, self.charset.blank)
             tokens, confidences = result.tokens, result.path_confidence
         else:
             beams = prefix_beam_search(
                 log_probs,
                 lengths,
+                blank=self.charset.blank,
                 beam_width=self.beam_width,
                 lexicon=self.lexicon,
                 prior=self.prior,

@@ -19,7 +19,7 @@ import contextlib
 import csv
 import json
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,17 +87,6 @@ def load_module(ckpt_path: str | Path) -> RecognizerModule:
 
 def _to_device(batch: dict[str, Any], device: str) -> dict[str, Any]:
     return {**batch, "images": batch["images"].to(device), "widths": batch["widths"].to(device)}
-
-
-def predict_batches(
-    module: RecognizerModule, batches: Iterable[dict[str, Any]], device: str = "cpu",
-    precision: str | int = "32-true",
-) -> Iterator[dict[str, Any]]:
-    """Run ``module.predict_step`` on each batch on one device; yields its per-batch outputs."""
-    module = module.to(device).eval()
-    with inference_context(device, precision):
-        for index, batch in enumerate(batches):
-            yield module.predict_step(_to_device(batch, device), index)
 
 
 # ---------------------------------------------------------------------------------------------

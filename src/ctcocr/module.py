@@ -12,7 +12,7 @@ from lightning import LightningModule
 from torch import Tensor
 
 from ctcocr.ctc._inputs import required_frames
-from ctcocr.ctc.decode import greedy_decode
+from ctcocr.decoding import TextDecoder
 from ctcocr.evaluation import CalibrationStatistics
 from ctcocr.metrics import TextMetrics
 from ctcocr.visualize import alignment_figure, figure_to_tensor, prediction_grid
@@ -65,8 +65,8 @@ class RecognizerModule(LightningModule):
 
     def decode(self, log_probs: Tensor, lengths: Tensor) -> tuple[list[str], Tensor]:
         """Greedy strings and path confidences (B,) for log-probs (T, B, C)."""
-        result = greedy_decode(log_probs, lengths, blank=0)
-        return [self.charset.decode(tokens) for tokens in result.tokens], result.path_confidence
+        decoded = TextDecoder(self.charset)(log_probs, lengths)
+        return decoded.texts, decoded.confidences
 
     def _loss(self, log_probs: Tensor, lengths: Tensor, batch: dict[str, Any], stage: str) -> Tensor:
         """The configured loss on the samples the model can emit; infeasible ones are dropped and counted."""

@@ -16,8 +16,8 @@ import onnxruntime
 import torch
 from torch import Tensor
 
-from ctcocr.ctc.decode import greedy_decode
 from ctcocr.data.charset import Charset
+from ctcocr.decoding import TextDecoder
 
 #: Key of the ONNX metadata entry (a JSON object) that makes an exported file self-contained.
 METADATA_KEY = "ctcocr"
@@ -65,7 +65,6 @@ class OnnxRecognizer:
         info = json.loads(metadata[METADATA_KEY])
         self.path = path
         self.charset = Charset(chars=info["characters"], case=info["case"])
-        self.blank: int = info["blank"]
         self.height: int = info["height"]
 
     def __repr__(self) -> str:
@@ -86,8 +85,8 @@ class OnnxRecognizer:
 
     def decode(self, log_probs: Tensor, lengths: Tensor) -> tuple[list[str], Tensor]:
         """Greedy strings and path confidences (B,) for log-probs (T, B, C)."""
-        result = greedy_decode(log_probs, lengths, blank=self.blank)
-        return [self.charset.decode(tokens) for tokens in result.tokens], result.path_confidence
+        decoded = TextDecoder(self.charset)(log_probs, lengths)
+        return decoded.texts, decoded.confidences
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int = 0) -> dict[str, Any]:
         """A :class:`~ctcocr.data.collate.LineBatch` -> what ``RecognizerModule.predict_step``
