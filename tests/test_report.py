@@ -89,15 +89,16 @@ def test_missing_sweep_or_baseline_is_a_one_line_error(tmp_path, capsys):
 
 def test_loss_study_sweep_and_report_end_to_end(tmp_path):
     """A tiny multirun of 2 variants x 2 seeds with the loss study's own config, then the report."""
-    sweep = tmp_path / "sweep"
     tiny_shifted = [f"++shifted_data.{split}.{key}" for split in ("val", "test")
                     for key in ("size=16", "system_fonts=false")]
     command = [sys.executable, "-m", "ctcocr.train", "-m", "experiment=loss_study", *TINY,
                *tiny_shifted, "data.val.size=16", "trainer.val_check_interval=4",
                "study.variant=builtin,smooth_targets_010",
-               "seed=1,2", f"hydra.sweep.dir={sweep}"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+               "seed=1,2"]
+    # the preset's own sweep folder, under ./logs of the working directory
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "logs" / "loss_study" / "multiruns").iterdir()
     runs = sorted(path.relative_to(sweep).as_posix() for path in sweep.glob("*/seed_*"))
     assert runs == ["builtin/seed_1", "builtin/seed_2", "smooth_targets_010/seed_1",
                     "smooth_targets_010/seed_2"]
