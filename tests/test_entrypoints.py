@@ -73,10 +73,15 @@ def test_predict_reads_a_folder_and_reports_bad_files(trained_run, tmp_path):
 
 @pytest.mark.parametrize("module,overrides,message", [
     ("ctcocr.eval", ["ckpt_path=/nonexistent/model.ckpt"], "checkpoint not found"),
+    # the decoder group reaches ctcocr-eval: its lexicon is opened
+    ("ctcocr.eval", ["ckpt_path={checkpoint}", "decoder=beam", "decoder.lexicon=/nonexistent/words.txt"],
+     "lexicon not found: /nonexistent/words.txt"),
     ("ctcocr.train", [*TINY, "data=folder", "data.train=/nonexistent/train", "data.val=/nonexistent/val"],
      "dataset not found: /nonexistent/train"),
 ])
-def test_missing_paths_give_one_line_errors(module, overrides, message, tmp_path):
+def test_missing_paths_give_one_line_errors(module, overrides, message, trained_run, tmp_path):
+    checkpoint = trained_run / "checkpoints" / "last.ckpt"
+    overrides = [override.format(checkpoint=checkpoint) for override in overrides]
     result = run(module, *overrides, f"hydra.run.dir={tmp_path}", check=False)
     assert result.returncode == 2
     assert f"error: {message}" in result.stderr

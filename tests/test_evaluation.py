@@ -17,6 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
 from ctcocr.data.charset import Charset
+from ctcocr.decoding import TextDecoder
 from ctcocr.evaluation import (
     BatchOutputs,
     CalibrationStatistics,
@@ -106,6 +107,24 @@ def test_evaluate_outputs_reports_calibration_nll_and_frames_of_the_string_confi
     for name, value in expected_frames.items():
         assert metrics[name] == pytest.approx(value, rel=1e-6)
     assert "temperature" not in metrics and "confidence_ts" not in rows[0]
+
+
+def test_beam_decoder_scores_the_most_probable_string_where_the_greedy_path_misses_it():
+    # every frame: blank 0.6, "a" 0.4: the best path is blank-blank (""), but P("a") = 0.64
+    probs = np.array([[0.6, 0.4, 1e-9]] * 2)
+    log_probs = torch.log(torch.tensor(probs))[:, None]  # (2, 1, 3)
+    outputs = [outputs_of(log_probs, torch.tensor([2]), torch.tensor([[1]]), torch.tensor([1]),
+                          ["a"])]
+    greedy_metrics, greedy_rows = evaluate_outputs(outputs, CHARSET, temperature=2.0)
+    beam = TextDecoder(CHARSET, kind="beam", beam_width=8)
+    metrics, rows = evaluate_outputs(outputs, CHARSET, temperature=2.0, decoder=beam)
+    assert (greedy_rows[0]["prediction"], rows[0]["prediction"]) == ("", "a")
+    assert (greedy_metrics["acc"], metrics["acc"]) == (0.0, 1.0)
+    assert rows[0]["confidence"] == pytest.approx(string_probability(probs, (1,)), rel=1e-6)
+    tempered = torch.tensor(probs).log().div(2.0).softmax(-1).numpy()
+    assert rows[0]["confidence_ts"] == pytest.approx(string_probability(tempered, (1,)), rel=1e-6)
+    # the path confidence stays the greedy path's, whatever the decoder
+    assert rows[0]["path_confidence"] == pytest.approx(0.36, rel=1e-6)
 
 
 def overconfident_toy(samples: int, sharpness: float, seed: int = 0) -> tuple[BatchOutputs, torch.Tensor]:

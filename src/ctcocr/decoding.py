@@ -14,6 +14,7 @@ from ctcocr.ctc import (
     CharNgramPrior,
     Lexicon,
     greedy_decode,
+    pad_tokens,
     prefix_beam_search,
     read_words,
     viterbi_align,
@@ -94,10 +95,7 @@ def character_spans(
 ) -> list[list[tuple[float, float]]]:
     """Each decoded character's (x_start, x_end) in pixels of the network's input, from the
     Viterbi alignment of the decoded string. log_probs (T, B, C), lengths and widths (B,)."""
-    targets = torch.zeros(len(tokens), max(map(len, tokens), default=0), dtype=torch.long)
-    for row, ids in enumerate(tokens):
-        targets[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-    target_lengths = torch.tensor([len(ids) for ids in tokens])
+    targets, target_lengths = pad_tokens(tokens)
     spans = viterbi_align(
         log_probs.float().cpu(), targets, lengths.cpu(), target_lengths
     ).token_spans

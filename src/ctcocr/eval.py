@@ -4,9 +4,11 @@ Writes to the run's output folder: ``metrics.json`` (accuracy, CER, calibration 
 confidence, ground-truth NLL, frame statistics, and the same after temperature scaling fitted on
 ``temperature_split``), ``predictions.csv`` (source, label, prediction and the per-sample
 confidences and NLL), ``reliability.png``, ``reliability_ts.png`` and ``alignments.png``; prints
-the metrics. Example::
+the metrics. Strings are decoded by the ``decoder`` config (greedy, or beam search with an
+optional lexicon). Examples::
 
     ctcocr-eval ckpt_path=model.ckpt data=folder data.val=my_lines split=val
+    ctcocr-eval ckpt_path=model.ckpt decoder=beam decoder.lexicon=words.txt
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 import hydra
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from ctcocr.evaluation import accelerator_device, evaluate_sets, load_module, split_loader
@@ -26,9 +29,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     module = load_module(cfg.ckpt_path)
     splits = dict.fromkeys([cfg.split, cfg.temperature_split or cfg.split])
     loaders = {split: split_loader(cfg.data, module.charset, split) for split in splits}
+    decoder = instantiate(cfg.decoder, charset=module.charset)
     results = evaluate_sets(module, loaders, {cfg.split: cfg.paths.output_dir},
                             accelerator_device(cfg.trainer.accelerator), cfg.trainer.precision,
-                            cfg.temperature_split)
+                            cfg.temperature_split, decoder)
     return results[cfg.split]
 
 

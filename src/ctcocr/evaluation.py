@@ -33,7 +33,7 @@ from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from ctcocr.ctc.decode import greedy_decode
+from ctcocr.ctc.decode import greedy_decode, pad_tokens
 from ctcocr.data.charset import Charset
 from ctcocr.data.policy import DatasetError
 from ctcocr.metrics import (
@@ -50,6 +50,7 @@ from ctcocr.metrics import (
 from ctcocr.metrics.frames import SUM_NAMES, frame_means, frame_sums
 
 if TYPE_CHECKING:
+    from ctcocr.decoding import TextDecoder
     from ctcocr.module import RecognizerModule
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def _to_device(batch: dict[str, Any], device: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SequenceScores:
-    """Greedy decoding of a batch with its three confidences, each (B,) float64 on the CPU."""
+    """Decoded strings of a batch with their three confidences, each (B,) float64 on the CPU."""
 
     tokens: list[list[int]]
     confidence: Tensor
@@ -116,16 +117,25 @@ def sequence_nll(log_probs: Tensor, lengths: Tensor, targets: Tensor, target_len
                       zero_infinity=False).cpu()
 
 
-def sequence_scores(log_probs: Tensor, lengths: Tensor, blank: int = 0) -> SequenceScores:
-    """Greedy strings and their three confidences (see the module docstring) for (T, B, C)."""
-    result = greedy_decode(log_probs, lengths, blank)
-    decoded, decoded_lengths = result.padded_tokens(log_probs.device)
-    string_nll = sequence_nll(log_probs, lengths, decoded, decoded_lengths, blank)
+def string_confidence(log_probs: Tensor, lengths: Tensor, tokens: list[list[int]],
+                      blank: int = 0) -> Tensor:
+    """``exp(-CTC(string))`` of each decoded string, (B,) float64: its probability summed over
+    all its alignments. log_probs (T, B, C), lengths (B,)."""
+    decoded, decoded_lengths = pad_tokens(tokens, log_probs.device)
+    return torch.exp(-sequence_nll(log_probs, lengths, decoded, decoded_lengths, blank))
+
+
+def sequence_scores(log_probs: Tensor, lengths: Tensor, blank: int = 0,
+                    decoder: TextDecoder | None = None) -> SequenceScores:
+    """Decoded strings (greedy, or ``decoder``'s) and their three confidences (see the module
+    docstring) for (T, B, C); the path and kept confidences are always the greedy path's."""
+    greedy = greedy_decode(log_probs, lengths, blank)
+    tokens = greedy.tokens if decoder is None else decoder(log_probs, lengths).tokens
     return SequenceScores(
-        tokens=result.tokens,
-        confidence=torch.exp(-string_nll),
-        path_confidence=result.path_confidence.double().cpu(),
-        kept_confidence=result.mean_kept_confidence.double().cpu(),
+        tokens=tokens,
+        confidence=string_confidence(log_probs, lengths, tokens, blank),
+        path_confidence=greedy.path_confidence.double().cpu(),
+        kept_confidence=greedy.mean_kept_confidence.double().cpu(),
     )
 
 
@@ -219,7 +229,8 @@ def _mean_finite_nll(nll: Tensor) -> tuple[float, int]:
 
 
 def evaluate_outputs(
-    outputs: Sequence[BatchOutputs], charset: Charset, temperature: float | None = None
+    outputs: Sequence[BatchOutputs], charset: Charset, temperature: float | None = None,
+    decoder: TextDecoder | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Metrics and per-sample rows of collected outputs.
 
@@ -228,6 +239,7 @@ def evaluate_outputs(
     the ``infeasible``-excluded samples); the frame statistics ``blank_ratio, entropy_blank,
     entropy_nonblank, peakiness, mean_blank_posterior``; with ``temperature``: ``temperature`` and
     ``ece_ts, mce_ts, brier_ts, auroc_ts, nll_ts`` at that temperature (predictions do not change).
+    Strings are decoded greedily, or by ``decoder`` (e.g. beam search with a lexicon).
     """
     blank = charset.blank
     rows: list[dict[str, Any]] = []
@@ -235,7 +247,7 @@ def evaluate_outputs(
     sums = dict.fromkeys(SUM_NAMES, torch.zeros((), dtype=torch.float64))
     tempered_conf, tempered_nll = [], []
     for batch in outputs:
-        scores = sequence_scores(batch.log_probs, batch.lengths, blank)
+        scores = sequence_scores(batch.log_probs, batch.lengths, blank, decoder)
         predictions = [charset.decode(tokens) for tokens in scores.tokens]
         nll = sequence_nll(batch.log_probs, batch.lengths, batch.targets, batch.target_lengths,
                            blank)
@@ -251,7 +263,7 @@ def evaluate_outputs(
                          "gt_nll": float(nll[b])})
         if temperature is not None:
             tempered = apply_temperature(batch.log_probs, temperature)
-            tempered_conf.append(sequence_scores(tempered, batch.lengths, blank).confidence)
+            tempered_conf.append(string_confidence(tempered, batch.lengths, scores.tokens, blank))
             tempered_nll.append(sequence_nll(tempered, batch.lengths, batch.targets,
                                              batch.target_lengths, blank))
     metrics: dict[str, Any] = {name: float(value) for name, value in text_metrics.compute().items()}
@@ -278,10 +290,11 @@ def evaluate_outputs(
 def evaluate(
     module: RecognizerModule, loader: Iterable[dict[str, Any]], device: str = "cpu",
     precision: str | int = "32-true", temperature: float | None = None,
+    decoder: TextDecoder | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Predict every sample of ``loader``; return :func:`evaluate_outputs`'s metrics and rows."""
     outputs = collect_outputs(module, loader, device, precision, keep_images=0)
-    return evaluate_outputs(outputs, module.charset, temperature)
+    return evaluate_outputs(outputs, module.charset, temperature, decoder)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,12 +353,13 @@ def format_metrics(metrics: dict[str, Any]) -> str:
 def evaluate_and_report(module: RecognizerModule, loader: Iterable[dict[str, Any]],
                         output_dir: str | Path, device: str = "cpu",
                         precision: str | int = "32-true", temperature: float | None = None,
-                        outputs: Sequence[BatchOutputs] | None = None) -> dict[str, Any]:
+                        outputs: Sequence[BatchOutputs] | None = None,
+                        decoder: TextDecoder | None = None) -> dict[str, Any]:
     """Evaluate (or score already ``outputs`` collected from ``loader``) and write every report
     file into ``output_dir``: metrics.json, predictions.csv, reliability PNGs, alignments.png."""
     if outputs is None:
         outputs = collect_outputs(module, loader, device, precision)
-    metrics, rows = evaluate_outputs(outputs, module.charset, temperature)
+    metrics, rows = evaluate_outputs(outputs, module.charset, temperature, decoder)
     report = write_report(output_dir, metrics, rows)
     write_alignments(Path(output_dir) / "alignments.png", outputs, module.charset)
     log.info("wrote %s", report)
@@ -418,13 +432,15 @@ def split_loader(data: DictConfig, charset: Charset, split: str) -> Iterable[dic
 def evaluate_sets(module: RecognizerModule, sets: dict[str, Iterable[dict[str, Any]]],
                   output_dirs: dict[str, str | Path], device: str = "cpu",
                   precision: str | int = "32-true",
-                  temperature_set: str | None = None) -> dict[str, dict[str, Any]]:
+                  temperature_set: str | None = None,
+                  decoder: TextDecoder | None = None) -> dict[str, dict[str, Any]]:
     """Evaluate ``module`` on each named loader of ``sets`` that has an entry in ``output_dirs``
     and write its report files there (:func:`evaluate_and_report`).
 
     With ``temperature_set`` (a name in ``sets``, reported or not), T is fitted on that set's
     outputs first and every reported set is also scored at T (when T cannot be fitted, a warning
-    says why and the reports leave the ``_ts`` metrics out). Returns the metrics by set name.
+    says why and the reports leave the ``_ts`` metrics out). Strings are decoded greedily, or by
+    ``decoder``. Returns the metrics by set name.
     """
     if temperature_set is not None and temperature_set not in sets:
         raise ValueError(f"temperature_set {temperature_set!r} is not one of {sorted(sets)}")
@@ -441,7 +457,7 @@ def evaluate_sets(module: RecognizerModule, sets: dict[str, Iterable[dict[str, A
     results = {}
     for name, output_dir in output_dirs.items():
         results[name] = evaluate_and_report(module, sets[name], output_dir, device, precision,
-                                            temperature, collected.pop(name, None))
+                                            temperature, collected.pop(name, None), decoder)
         print(f"{name} metrics ({output_dir}):\n{format_metrics(results[name])}")
     return results
 

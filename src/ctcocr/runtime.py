@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -40,15 +41,22 @@ def to_dict(cfg: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
+USER_ERRORS = (DatasetError, FileNotFoundError)
+
+
 def user_errors(task: Task) -> Task:
-    """Report bad input (missing files, bad datasets, bad checkpoints) in one line, exit code 2."""
+    """Report bad input (missing files, bad datasets, bad checkpoints) in one line, exit code 2,
+    also when it was raised while Hydra instantiated a config (e.g. a missing lexicon file)."""
 
     @functools.wraps(task)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return task(*args, **kwargs)
-        except (DatasetError, FileNotFoundError) as error:
-            print(f"error: {error}", file=sys.stderr)
+        except (*USER_ERRORS, InstantiationException) as error:
+            cause = error.__cause__ if isinstance(error, InstantiationException) else error
+            if not isinstance(cause, USER_ERRORS):
+                raise
+            print(f"error: {cause}", file=sys.stderr)
             raise SystemExit(2) from None
 
     return wrapper  # type: ignore[return-value]

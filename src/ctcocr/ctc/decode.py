@@ -28,13 +28,20 @@ class GreedyResult(NamedTuple):
     mean max (blank) probability over all valid frames."""
 
     def padded_tokens(self, device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
-        """Decoded strings as CTC targets: padded (B, max(1, L_max)) int64 and lengths (B,) int64,
-        e.g. for the confidence ``exp(-ctc_loss(log_probs, *result.padded_tokens(), ...))``."""
-        sizes = [len(tokens) for tokens in self.tokens]
-        padded = torch.zeros(len(sizes), max([1, *sizes]), dtype=torch.long, device=device)
-        for b, tokens in enumerate(self.tokens):
-            padded[b, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
-        return padded, torch.tensor(sizes, dtype=torch.long, device=device)
+        """Decoded strings as CTC targets (see :func:`pad_tokens`), e.g. for the confidence
+        ``exp(-ctc_loss(log_probs, *result.padded_tokens(), ...))``."""
+        return pad_tokens(self.tokens, device)
+
+
+def pad_tokens(
+    tokens: list[list[int]], device: torch.device | str | None = None
+) -> tuple[Tensor, Tensor]:
+    """Token lists as CTC targets: padded (B, max(1, L_max)) int64 and lengths (B,) int64."""
+    sizes = [len(ids) for ids in tokens]
+    padded = torch.zeros(len(sizes), max([1, *sizes]), dtype=torch.long, device=device)
+    for b, ids in enumerate(tokens):
+        padded[b, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return padded, torch.tensor(sizes, dtype=torch.long, device=device)
 
 
 def greedy_decode(log_probs: Tensor, input_lengths: Lengths, blank: int = 0) -> GreedyResult:
