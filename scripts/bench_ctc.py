@@ -187,7 +187,7 @@ def main() -> None:
                 row["fwdbwd_ratio"] = row["builtin_fwdbwd_ms"] / row["custom_fwdbwd_ms"]
                 results.append(row)
                 print(
-                    f"{threads:>7} {str(shape):>20} {kind:>9} | {row['builtin_fwd_ms']:>11.1f}"
+                    f"{threads:>7} {shape!s:>20} {kind:>9} | {row['builtin_fwd_ms']:>11.1f}"
                     f" {row['custom_fwd_ms']:>8.1f} {row['fwd_ratio']:>6.2f} |"
                     f" {row['builtin_fwdbwd_ms']:>11.1f} {row['custom_fwdbwd_ms']:>8.1f}"
                     f" {row['fwdbwd_ratio']:>6.2f}",
@@ -202,7 +202,7 @@ def main() -> None:
                 for name in IMPLEMENTATIONS:
                     entry[f"{name}_mb"] = peak_memory_mb(shape, kind, name, args.scale)
                 memory.append(entry)
-                print(f"{str(shape):>20} {kind:>9} | builtin {entry['builtin_mb']:8.1f}"
+                print(f"{shape!s:>20} {kind:>9} | builtin {entry['builtin_mb']:8.1f}"
                       f" | custom {entry['custom_mb']:8.1f}", flush=True)
     if args.json:
         with open(args.json, "w") as f:

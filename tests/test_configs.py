@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 from hydra.utils import instantiate
-
 from PIL import Image
 
 from ctcocr.data.lmdb_dataset import folder_to_lmdb

@@ -18,6 +18,7 @@ from PIL import Image
 
 from ctcocr.data.charset import Charset
 from ctcocr.decoding import TextDecoder
+from ctcocr.eval import run as run_eval
 from ctcocr.evaluation import (
     BatchOutputs,
     CalibrationStatistics,
@@ -28,7 +29,6 @@ from ctcocr.evaluation import (
     write_alignments,
     write_report,
 )
-from ctcocr.eval import run as run_eval
 from ctcocr.metrics import frame_statistics
 from ctcocr.module import RecognizerModule
 from ctcocr.runtime import to_dict

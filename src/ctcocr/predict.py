@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Union
 
 import hydra
-from hydra.utils import instantiate
 import torch
+from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig
 from PIL import Image, ImageDraw, UnidentifiedImageError
 

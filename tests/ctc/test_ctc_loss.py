@@ -11,12 +11,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from ctc_cases import brute_force_nll, random_case
 
 from ctcocr.ctc._ctc_lattice import build_lattice
 from ctcocr.ctc._ctc_probspace import prob_forward_backward
 from ctcocr.ctc._inputs import padded_targets
 from ctcocr.ctc.loss import ctc_loss
-from ctc_cases import brute_force_nll, random_case
 
 
 def _loss_and_logit_grad(loss_fn, logits, *args, **kwargs):

@@ -17,12 +17,12 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
-
 from ctc_cases import brute_force_nll, random_case
+
 from ctcocr.ctc._inputs import padded_targets
 
 triton = pytest.importorskip("triton")
-from ctcocr.ctc import _ctc_triton  # noqa: E402
+from ctcocr.ctc import _ctc_triton
 
 _INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 _DEVICE = "cpu" if _INTERPRETED else "cuda"

@@ -152,7 +152,7 @@ def _ctc_beta_grad_kernel(
     present = valid & (last >= 0)
     alpha = tl.load(alpha_sample + last * stride_alpha_t + s, mask=present, other=log_zero)
     emission = _emission(lp_sample, last * stride_t, labels, present, log_zero, stride_c)
-    for step in range(0, num_frames):
+    for step in range(num_frames):
         t = last - step
         # alpha and emissions of frame t - 1 are loaded one step ahead, hiding their latency
         ahead = valid & (t >= 1)
