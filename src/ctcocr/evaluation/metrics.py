@@ -1,0 +1,114 @@
+"""Metrics of collected outputs: text accuracy, calibration of the sequence confidences, frame
+statistics, and the same at a fitted temperature; with one row per sample."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from ctcocr.data.charset import Charset
+from ctcocr.evaluation.outputs import BatchOutputs, collect_outputs
+from ctcocr.evaluation.scores import sequence_nll, sequence_scores, string_confidence
+from ctcocr.metrics import (
+    TextMetrics,
+    apply_temperature,
+    brier_score,
+    error_detection_auroc,
+    expected_calibration_error,
+    maximum_calibration_error,
+    negative_log_likelihood,
+)
+from ctcocr.metrics.frames import SUM_NAMES, frame_means, frame_sums
+
+if TYPE_CHECKING:
+    from ctcocr.decoding import TextDecoder
+    from ctcocr.module import RecognizerModule
+
+N_BINS = 15
+
+
+def calibration_metrics(conf: Tensor, correct: Tensor, suffix: str = "") -> dict[str, float]:
+    """ECE, MCE (15 equal-width bins), Brier score and error-detection AUROC of (N,) confidences."""
+    return {f"ece{suffix}": expected_calibration_error(conf, correct, N_BINS),
+            f"mce{suffix}": maximum_calibration_error(conf, correct, N_BINS),
+            f"brier{suffix}": brier_score(conf, correct),
+            f"auroc{suffix}": error_detection_auroc(conf, correct)}
+
+
+def _mean_finite_nll(nll: Tensor) -> tuple[float, int]:
+    """Mean ground-truth NLL over the samples that can emit their label, and how many cannot."""
+    finite = torch.isfinite(nll)
+    value = negative_log_likelihood(-nll[finite]) if finite.any() else float("nan")
+    return value, int((~finite).sum())
+
+
+def evaluate_outputs(
+    outputs: Sequence[BatchOutputs], charset: Charset, temperature: float | None = None,
+    decoder: TextDecoder | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Metrics and per-sample rows of collected outputs.
+
+    Metrics: ``acc, acc_ci, cer, ned, samples``; calibration of ``confidence`` (``ece, mce, brier,
+    auroc``) and ECE/AUROC of the other confidences; ``nll`` (mean ground-truth NLL per line over
+    the ``infeasible``-excluded samples); the frame statistics ``blank_ratio, entropy_blank,
+    entropy_nonblank, peakiness, mean_blank_posterior``; with ``temperature``: ``temperature`` and
+    ``ece_ts, mce_ts, brier_ts, auroc_ts, nll_ts`` at that temperature (predictions do not change).
+    Strings are decoded greedily, or by ``decoder`` (e.g. beam search with a lexicon).
+    """
+    blank = charset.blank
+    rows: list[dict[str, Any]] = []
+    text_metrics = TextMetrics(sync_on_compute=False)  # one process evaluates, also after DDP
+    sums = dict.fromkeys(SUM_NAMES, torch.zeros((), dtype=torch.float64))
+    tempered_conf, tempered_nll = [], []
+    for batch in outputs:
+        scores = sequence_scores(batch.log_probs, batch.lengths, blank, decoder)
+        predictions = [charset.decode(tokens) for tokens in scores.tokens]
+        nll = sequence_nll(batch.log_probs, batch.lengths, batch.targets, batch.target_lengths,
+                           blank)
+        text_metrics.update(predictions, batch.texts)
+        for name, value in frame_sums(batch.log_probs, batch.lengths, blank).items():
+            sums[name] = sums[name] + value
+        for b, prediction in enumerate(predictions):
+            rows.append({"source": batch.sources[b], "label": batch.texts[b],
+                         "prediction": prediction,
+                         "confidence": float(scores.confidence[b]),
+                         "path_confidence": float(scores.path_confidence[b]),
+                         "kept_confidence": float(scores.kept_confidence[b]),
+                         "gt_nll": float(nll[b])})
+        if temperature is not None:
+            tempered = apply_temperature(batch.log_probs, temperature)
+            tempered_conf.append(string_confidence(tempered, batch.lengths, scores.tokens, blank))
+            tempered_nll.append(sequence_nll(tempered, batch.lengths, batch.targets,
+                                             batch.target_lengths, blank))
+    metrics: dict[str, Any] = {name: float(value) for name, value in text_metrics.compute().items()}
+    metrics["samples"] = len(rows)
+    correct = torch.tensor([row["prediction"] == row["label"] for row in rows], dtype=torch.float64)
+    column = {name: torch.tensor([row[name] for row in rows], dtype=torch.float64)
+              for name in ("confidence", "path_confidence", "kept_confidence", "gt_nll")}
+    metrics.update(calibration_metrics(column["confidence"], correct))
+    for name, suffix in (("path_confidence", "_path"), ("kept_confidence", "_kept")):
+        metrics[f"ece{suffix}"] = expected_calibration_error(column[name], correct, N_BINS)
+        metrics[f"auroc{suffix}"] = error_detection_auroc(column[name], correct)
+    metrics["nll"], metrics["infeasible"] = _mean_finite_nll(column["gt_nll"])
+    metrics.update(frame_means(sums))
+    if temperature is not None:
+        conf = torch.cat(tempered_conf)
+        for row, value in zip(rows, conf.tolist()):
+            row["confidence_ts"] = value
+        metrics["temperature"] = temperature
+        metrics.update(calibration_metrics(conf, correct, "_ts"))
+        metrics["nll_ts"], _ = _mean_finite_nll(torch.cat(tempered_nll))
+    return metrics, rows
+
+
+def evaluate(
+    module: RecognizerModule, loader: Iterable[dict[str, Any]], device: str = "cpu",
+    precision: str | int = "32-true", temperature: float | None = None,
+    decoder: TextDecoder | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Predict every sample of ``loader``; return :func:`evaluate_outputs`'s metrics and rows."""
+    outputs = collect_outputs(module, loader, device, precision, keep_images=0)
+    return evaluate_outputs(outputs, module.charset, temperature, decoder)
