@@ -134,8 +134,8 @@ def environment() -> dict[str, Any]:
 
 
 def markdown(rows: list[dict[str, Any]], batch_size: int) -> str:
-    lines = [f"| model | params | input | threads | engine | lines/s (batch {batch_size}) "
-             "| batch-1 latency ms (median) | p90 ms | first call s | max abs diff vs eager |",
+    lines = [(f"| model | params | input | threads | engine | lines/s (batch {batch_size}) "
+             "| batch-1 latency ms (median) | p90 ms | first call s | max abs diff vs eager |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(

@@ -10,6 +10,7 @@ the run goes on and lists the failures at the end (exit code 1). Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -170,9 +171,10 @@ def run(cfg: DictConfig) -> int:
     paths = find_images(inputs)
     boxes_dir = Path(cfg.boxes_dir) if cfg.get("boxes_dir") else None
     spans = cfg.format == "json" or boxes_dir is not None
-    output = open(cfg.output, "w", encoding="utf-8") if cfg.get("output") else sys.stdout
     failures = []
-    try:
+    with contextlib.ExitStack() as stack:
+        output = (stack.enter_context(open(cfg.output, "w", encoding="utf-8"))
+                  if cfg.get("output") else sys.stdout)
         for prediction in recognize(module, paths, decoder, cfg.batch_size, cfg.device, spans):
             if prediction.error:
                 failures.append(prediction.error)
@@ -180,9 +182,6 @@ def run(cfg: DictConfig) -> int:
             print(format_prediction(prediction, cfg.format == "json"), file=output)
             if boxes_dir is not None:
                 draw_boxes(prediction, boxes_dir)
-    finally:
-        if output is not sys.stdout:
-            output.close()
     if failures:
         print(f"{len(failures)} of {len(paths)} files could not be read:", file=sys.stderr)
         for reason in failures:

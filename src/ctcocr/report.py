@@ -246,12 +246,12 @@ def markdown(sweep_dir: Path, variants: Sequence[Variant], baseline: Variant,
     runs = sum(len(v.runs) for v in variants)
     parts = [
         f"# Loss study: {sweep_dir.name}",
-        f"{runs} runs of {len(variants)} loss variants from `{sweep_dir}`; baseline "
-        f"`{baseline.name}`. Values are mean ± sample standard deviation over seeds.",
-        "Confidence: exp(-CTC loss of the decoded string), the model's probability of the string "
+        (f"{runs} runs of {len(variants)} loss variants from `{sweep_dir}`; baseline "
+        f"`{baseline.name}`. Values are mean ± sample standard deviation over seeds."),
+        ("Confidence: exp(-CTC loss of the decoded string), the model's probability of the string "
         f"it outputs. ECE: {N_BINS} equal-width bins, exact-match accuracy. "
         "NLL: mean -log P(label) per line. TS: temperature scaling, T fitted on the validation set (so ECE after TS on val "
-        "is in-sample). Entropies in nats over blank / non-blank frames (argmax).",
+        "is in-sample). Entropies in nats over blank / non-blank frames (argmax)."),
     ]
     if empty:
         parts.append(f"Runs without metrics (failed or unfinished), left out: {len(empty)} "
@@ -260,9 +260,9 @@ def markdown(sweep_dir: Path, variants: Sequence[Variant], baseline: Variant,
         parts += [f"## {split}: {title}", results_table(variants, split)]
     parts += [
         "## Differences from the baseline beyond the seed-to-seed spread",
-        f"A difference of means counts when |mean - mean({baseline.name})| > 2 sqrt(s^2/n + "
+        (f"A difference of means counts when |mean - mean({baseline.name})| > 2 sqrt(s^2/n + "
         "s_b^2/n_b), twice the standard error of the difference (s: standard deviation over "
-        "seeds). With a few seeds this is a screen, not a test at a stated level.",
+        "seeds). With a few seeds this is a screen, not a test at a stated level."),
         differences_section(variants, baseline),
         "## Plots",
         *(f"![{path.stem}]({path.name})" for path in plots),

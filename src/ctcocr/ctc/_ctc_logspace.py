@@ -33,7 +33,7 @@ def log_forward_backward(emissions: Tensor, lattice: Lattice) -> tuple[Tensor, T
     gamma_t(s) is the posterior probability of state s at frame t; it is zero on frames past the
     input length and for infeasible samples (whose log-likelihood is meaningless: callers mask it).
     """
-    num_frames, num_states, batch_size = emissions.shape
+    num_frames, num_states, _batch_size = emissions.shape
     frame_valid = lattice.frame_valid(num_frames)
     final = lattice.final_states()
     skip = lattice.skip
