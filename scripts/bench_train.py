@@ -33,9 +33,6 @@ SETTINGS: dict[str, tuple[list[str], dict[str, str], int]] = {
     "1 thread + 1 worker": (["threads=1", "data.num_workers=1"], {}, 1),
     "2 threads, rendering in the main process": (["threads=2", "data.num_workers=0"], {}, 1),
     "2 threads + 1 worker": (["threads=2", "data.num_workers=1"], {}, 1),
-    "2 threads + 1 worker (nice 19), passive OpenMP wait": (
-        ["threads=2", "data.num_workers=1", "data.worker_nice=19"], {"OMP_WAIT_POLICY": "PASSIVE"},
-        1),
     "DDP: 2 processes x 1 thread, rendering in each": (
         [*DDP_CPU, "threads=1", "data.num_workers=0"], {}, 2),
 }

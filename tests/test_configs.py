@@ -69,7 +69,7 @@ def test_group_option_composes_and_instantiates(group, option, tmp_path):
                               precision="32-true", logger=False)
         assert trainer.max_steps == cfg.trainer.max_steps
         return
-    module, datamodule, callbacks, loggers = build(cfg)
+    module, datamodule, _callbacks, _loggers = build(cfg)
     assert module.model.num_classes == module.charset.num_classes
     assert datamodule is not None
 
@@ -77,7 +77,7 @@ def test_group_option_composes_and_instantiates(group, option, tmp_path):
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_experiment_composes_and_instantiates(experiment, tmp_path):
     cfg = compose_config("train", [f"experiment={experiment}"], tmp_path)
-    module, datamodule, callbacks, loggers = build(cfg)
+    module, _datamodule, _callbacks, _loggers = build(cfg)
     assert sum(p.numel() for p in module.parameters()) > 0
     assert cfg.trainer.max_steps > 0
 

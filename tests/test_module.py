@@ -6,13 +6,13 @@ import torch
 
 from ctcocr.module import RecognizerModule
 
-CONFIGS = dict(
-    charset={"_target_": "ctcocr.data.charset.Charset", "chars": "abc"},
-    model={"_target_": "ctcocr.models.CRNN", "hidden_size": 8,
+CONFIGS = {
+    "charset": {"_target_": "ctcocr.data.charset.Charset", "chars": "abc"},
+    "model": {"_target_": "ctcocr.models.CRNN", "hidden_size": 8,
            "backbone": {"_target_": "ctcocr.models.SmallBackbone", "channels": [4, 4, 8, 8, 8]}},
-    loss={"_target_": "ctcocr.losses.CTCLoss", "zero_infinity": False},
-    optimizer={"_target_": "torch.optim.AdamW", "_partial_": True},
-)
+    "loss": {"_target_": "ctcocr.losses.CTCLoss", "zero_infinity": False},
+    "optimizer": {"_target_": "torch.optim.AdamW", "_partial_": True},
+}
 
 
 def batch(widths: list[int], labels: list[str]) -> dict:

@@ -40,7 +40,7 @@ def test_character_spans_and_heat_map_rows_follow_the_viterbi_path():
     image_axes, heat_axes = figure.axes
     assert spans_drawn(image_axes) == [(0, 2), (3, 5)]
     assert [tick.get_text() for tick in heat_axes.get_yticklabels()] == ["blank", "a", "b", "other"]
-    path_x, path_y = heat_axes.lines[0].get_data()
+    _path_x, path_y = heat_axes.lines[0].get_data()
     assert list(path_y) == [1.5, 1.5, 0.5, 2.5, 2.5]  # rows of a, a, blank, b, b
     assert heat_axes.images[0].get_array().shape == (4, 5)
 

@@ -39,7 +39,7 @@ def test_kernels_in_interpreter() -> None:
     command = [sys.executable, "-m", "pytest", __file__, "-q", "-x", "--noconftest",
                "-p", "no:cacheprovider", "-k", "not test_kernels_in_interpreter"]  # fmt: skip
     env = {**os.environ, "TRITON_INTERPRET": "1"}
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert " passed" in result.stdout.splitlines()[-1]  # not everything skipped
 

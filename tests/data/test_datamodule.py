@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import lightning as L
@@ -14,14 +13,13 @@ from hydra.utils import instantiate
 from lightning.fabric.utilities.data import _replace_dunder_methods
 from lightning.pytorch.utilities.data import _update_dataloader
 from PIL import Image
-from torch.utils.data import BatchSampler, DataLoader, Dataset, DistributedSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, SequentialSampler
 
 from ctcocr.data.charset import Charset
 from ctcocr.data.collate import EncodedLine, LineCollate
 from ctcocr.data.datamodule import LineDataModule
 from ctcocr.data.folder import FolderDataset
 from ctcocr.data.lmdb_dataset import folder_to_lmdb
-from ctcocr.data.sample import Sample
 from ctcocr.data.sampler import BucketBatchSampler, EpochRandomSampler
 from ctcocr.data.transforms import LineTransform
 
@@ -201,29 +199,6 @@ def test_several_datasets_are_concatenated(tmp_path, folder_dataset):
     assert texts == sorted(["ab", "b", "ba", "a", "aa"])
     sources = [source for batch in datamodule.val_dataloader() for source in batch["sources"]]
     assert len(sources) == 2 and all("first" in source for source in sources)
-
-
-class _NicenessDataset(Dataset):
-    """Two samples whose source records the niceness of the process that loaded them."""
-
-    def __len__(self) -> int:
-        return 2
-
-    def text(self, index: int) -> str:
-        return "a"
-
-    def __getitem__(self, index: int) -> Sample:
-        return Sample(Image.new("L", (40, 20), 255), "a", f"nice={os.nice(0)}")
-
-
-def test_loader_workers_run_at_the_configured_niceness():
-    own = os.nice(0)
-    datamodule = LineDataModule(Charset("ab"), train=[_NicenessDataset()], batch_size=2,
-                                num_workers=1, worker_nice=5)
-    datamodule.setup("fit")
-    sources = [source for batch in datamodule.train_dataloader() for source in batch["sources"]]
-    assert sources == [f"nice={min(own + 5, 19)}"] * 2
-    assert os.nice(0) == own  # the training process keeps its priority
 
 
 class _RecordingModule(L.LightningModule):

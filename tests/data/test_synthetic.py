@@ -19,7 +19,7 @@ CHARS = string.digits + string.ascii_letters + string.punctuation + " "
 
 def lines(**kwargs) -> SyntheticLines:
     """A small dataset over the built-in and committed fonts only (fast, same on every machine)."""
-    options = dict(size=64, seed=3, chars=CHARS, system_fonts=False) | kwargs
+    options = {"size": 64, "seed": 3, "chars": CHARS, "system_fonts": False} | kwargs
     return SyntheticLines(**options)
 
 

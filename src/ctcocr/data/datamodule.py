@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -111,11 +109,6 @@ def open_dataset(path: str | Path) -> Dataset:
     raise DatasetError(f"{path}: neither a folder dataset (gt.txt) nor an LMDB dataset (data.mdb)")
 
 
-def _lower_priority(increment: int, worker_id: int) -> None:
-    """Loader worker init: raise the worker's niceness by ``increment``."""
-    os.nice(increment)
-
-
 class LineDataModule(L.LightningDataModule):
     """Text-line batches (see :class:`ctcocr.data.collate.LineBatch`) for training and evaluation.
 
@@ -131,8 +124,6 @@ class LineDataModule(L.LightningDataModule):
             sorted by label length; a value <= batch_size turns bucketing off.
         max_label_length: longer labels are bad samples (None: no limit).
         seed: the training order depends only on ``seed`` and the epoch.
-        worker_nice: niceness added to the loader workers (0: none); a positive value lets the
-            training threads preempt them when workers and threads share few cores.
         train_augment: optional PIL -> PIL transform for training images.
     """
 
@@ -156,7 +147,6 @@ class LineDataModule(L.LightningDataModule):
         seed: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool | None = None,
-        worker_nice: int = 0,
         train_augment: Augment | None = None,
     ):
         super().__init__()
@@ -177,9 +167,6 @@ class LineDataModule(L.LightningDataModule):
         self.persistent_workers = (
             num_workers > 0 if persistent_workers is None else persistent_workers
         )
-        if worker_nice < 0:
-            raise ValueError(f"worker_nice must be >= 0, got {worker_nice}")
-        self.worker_nice = worker_nice
         self.datasets: dict[str, ConcatDataset] = {}
         self.lengths: dict[str, list[int]] = {}
 
@@ -238,7 +225,6 @@ class LineDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers and self.num_workers > 0,
-            worker_init_fn=functools.partial(_lower_priority, self.worker_nice) if self.worker_nice else None,
             **batching,
         )
 
