@@ -40,31 +40,43 @@ class Backbone(nn.Module):
 class SmallBackbone(Backbone):
     """A fast CPU backbone: stride-2 stem, five 3x3 conv layers with batch norm, width / 4.
 
-    Input (B, 1, 32, W) -> (B, channels[-1], 2, W / 4).
+    ``height_reduction`` 32 (default): each of the three deepest layers works at half the height
+    of the one before, so the wide layers are cheap; 16: the fourth layer keeps the third's height
+    (about 1.8x the multiply-adds, twice the features per column).
+    Input (B, 1, H, W) -> (B, channels[-1], H / height_reduction, W / 4).
     """
 
-    def __init__(self, height: int = 32, channels: Sequence[int] = (32, 64, 128, 128, 256)) -> None:
+    def __init__(self, height: int = 32, channels: Sequence[int] = (32, 64, 128, 128, 256),
+                 height_reduction: int = 32) -> None:
         super().__init__()
-        if height % 16:
-            raise ValueError(f"SmallBackbone needs a height divisible by 16, got {height}")
+        if height_reduction not in (16, 32):
+            raise ValueError(f"height_reduction must be 16 or 32, got {height_reduction}")
+        if height % height_reduction:
+            raise ValueError(f"SmallBackbone needs a height divisible by {height_reduction}, "
+                             f"got {height}")
         self.height = height
         c1, c2, c3, c4, c5 = channels
-        self.features = nn.Sequential(
+        layers = [
             *_conv_block(1, c1, stride=2),  # H/2, W/2
             *_conv_block(c1, c2),
             nn.MaxPool2d(2, 2),  # H/4, W/4
             *_conv_block(c2, c3),
+        ]
+        if height_reduction == 32:
+            layers.append(nn.MaxPool2d((2, 1), (2, 1)))  # H/8
+        layers += [
             *_conv_block(c3, c4),
-            nn.MaxPool2d((2, 1), (2, 1)),  # H/8
+            nn.MaxPool2d((2, 1), (2, 1)),
             *_conv_block(c4, c5),
-            nn.MaxPool2d((2, 1), (2, 1)),  # H/16
-        )
+            nn.MaxPool2d((2, 1), (2, 1)),  # H / height_reduction
+        ]
+        self.features = nn.Sequential(*layers)
         self.out_channels = c5
-        self.out_height = height // 16
+        self.out_height = height // height_reduction
         self.width_steps = [(3, 2, 1), (2, 2, 0)]
 
     def forward(self, images: Tensor) -> Tensor:
-        """(B, 1, H, W) -> (B, C, H / 16, W / 4)."""
+        """(B, 1, H, W) -> (B, C, H / height_reduction, W / 4)."""
         return self.features(images)
 
 

@@ -31,16 +31,16 @@ class TextConfig:
     charset holding one case of a letter (e.g. lower-case only) still gets both cases drawn, and
     labels are mapped to the charset's case (the case-insensitive convention)."""
 
-    word: float = 0.6
-    random: float = 0.15
+    word: float = 0.65
+    random: float = 0.1
     number: float = 0.15
     phrase: float = 0.1
     case_weights: Mapping[str, float] = field(
         default_factory=lambda: {"lower": 0.6, "capitalized": 0.25, "upper": 0.15})
     punctuation: float = 0.15
-    random_length: tuple[int, int] = (1, 12)
+    random_length: tuple[int, int] = (1, 10)
     # share of random strings drawn from every symbol (punctuation included), the rest alphanumeric
-    random_symbols: float = 0.25
+    random_symbols: float = 0.15
     phrase_words: tuple[int, int] = (2, 3)
     max_length: int = 25
     system_dict: bool = True
