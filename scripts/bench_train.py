@@ -1,4 +1,5 @@
-"""Training throughput of the default recipe under different thread / loader-worker settings.
+"""Training throughput of the default recipe under different thread / loader-worker settings
+(and the backbone layout).
 
     python scripts/bench_train.py --steps 160 --repeats 2
 
@@ -33,6 +34,8 @@ SETTINGS: dict[str, tuple[list[str], dict[str, str], int]] = {
     "1 thread + 1 worker": (["threads=1", "data.num_workers=1"], {}, 1),
     "2 threads, rendering in the main process": (["threads=2", "data.num_workers=0"], {}, 1),
     "2 threads + 1 worker": (["threads=2", "data.num_workers=1"], {}, 1),
+    "2 threads, rendering in the main process, two-row backbone (height_reduction 16)": (
+        ["threads=2", "data.num_workers=0", "model.backbone.height_reduction=16"], {}, 1),
     "DDP: 2 processes x 1 thread, rendering in each": (
         [*DDP_CPU, "threads=1", "data.num_workers=0"], {}, 2),
 }
