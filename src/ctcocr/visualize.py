@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
 from ctcocr.ctc.align import viterbi_align
-from ctcocr.ctc.decode import greedy_decode
+from ctcocr.ctc.decode import greedy_decode, pad_tokens
 from ctcocr.data.charset import Charset
 
 _GREEN, _RED, _GRAY = (0, 140, 0), (200, 0, 0), (90, 90, 90)
@@ -86,7 +86,7 @@ def alignment_figure(
     lengths, target_lengths = lengths.cpu(), target_lengths.cpu()
     greedy = greedy_decode(log_probs, lengths, charset.blank)
     alignment = viterbi_align(log_probs, targets.cpu(), lengths, target_lengths, charset.blank)
-    forced, forced_lengths = greedy.padded_tokens()
+    forced, forced_lengths = pad_tokens(greedy.tokens)
     fallback = viterbi_align(log_probs, forced, lengths, forced_lengths, charset.blank)
     label_tokens = [targets[n, : int(target_lengths[n])].tolist() for n in range(len(lengths))]
 

@@ -8,7 +8,7 @@ from functools import partial
 import pytest
 import torch
 
-from ctcocr.ctc.decode import greedy_decode
+from ctcocr.ctc.decode import greedy_decode, pad_tokens
 
 BLANK = 0
 
@@ -56,10 +56,10 @@ def test_empty_string_uses_the_mean_blank_confidence():
     assert result.path_confidence[0].item() == pytest.approx(0.7 * 0.69 * 0.68)
 
 
-def test_padded_tokens_give_the_ctc_sequence_confidence():
+def test_pad_tokens_give_the_ctc_sequence_confidence():
     log_probs = peaked([[1, 0, 2, 2], [0, 0, 0, 0]])
     result = greedy_decode(log_probs, [4, 4])
-    targets, lengths = result.padded_tokens()
+    targets, lengths = pad_tokens(result.tokens)
     assert targets.tolist() == [[1, 2], [0, 0]] and lengths.tolist() == [2, 0]
     input_lengths = torch.tensor([4, 4])
     nll = torch.nn.functional.ctc_loss(log_probs, targets, input_lengths, lengths, reduction="none")

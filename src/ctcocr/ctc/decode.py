@@ -27,16 +27,12 @@ class GreedyResult(NamedTuple):
     """(B,) mean max probability of the frames that emitted a kept token; for an empty string, the
     mean max (blank) probability over all valid frames."""
 
-    def padded_tokens(self, device: torch.device | str | None = None) -> tuple[Tensor, Tensor]:
-        """Decoded strings as CTC targets (see :func:`pad_tokens`), e.g. for the confidence
-        ``exp(-ctc_loss(log_probs, *result.padded_tokens(), ...))``."""
-        return pad_tokens(self.tokens, device)
-
 
 def pad_tokens(
     tokens: list[list[int]], device: torch.device | str | None = None
 ) -> tuple[Tensor, Tensor]:
-    """Token lists as CTC targets: padded (B, max(1, L_max)) int64 and lengths (B,) int64."""
+    """Token lists as CTC targets: padded (B, max(1, L_max)) int64 and lengths (B,) int64, e.g.
+    for a decoded string's confidence ``exp(-ctc_loss(log_probs, *pad_tokens(tokens), ...))``."""
     sizes = [len(ids) for ids in tokens]
     padded = torch.zeros(len(sizes), max([1, *sizes]), dtype=torch.long, device=device)
     for b, ids in enumerate(tokens):
