@@ -15,6 +15,7 @@ average) to ``--json``.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -30,16 +31,15 @@ import torch
 from omegaconf import OmegaConf
 from torch import Tensor
 
-from ctcocr.export import export_onnx
-from ctcocr.module import RecognizerModule
-from ctcocr.onnx_runtime import OnnxRecognizer
-from ctcocr.train import CONFIG_DIR
+from ctcocr.recognition import OnnxRecognizer, Recognizer
+from ctcocr.recognition.export import export_onnx
+from ctcocr.resources import CONFIG_DIR
 
 Forward = Callable[[Tensor, Tensor], Any]
 ENGINES = ("eager", "eager_channels_last", "onnxruntime", "compile")
 
 
-def build_module(model_name: str, height: int = 32) -> RecognizerModule:
+def build_module(model_name: str, height: int = 32) -> Recognizer:
     """A randomly initialised recognizer: ``configs/model/<model_name>.yaml``, printable charset."""
     configs = Path(CONFIG_DIR)
     composed = OmegaConf.create({
@@ -48,11 +48,8 @@ def build_module(model_name: str, height: int = 32) -> RecognizerModule:
         "charset": OmegaConf.load(configs / "charset" / "printable.yaml"),
     })
     resolved = OmegaConf.to_container(composed, resolve=True)
-    return RecognizerModule(
-        charset=resolved["charset"], model=resolved["model"],
-        loss={"_target_": "ctcocr.losses.CTCLoss"},
-        optimizer={"_target_": "torch.optim.AdamW", "_partial_": True},
-    ).eval()
+    preprocessing = {"height": height, "min_width": 32, "max_width": 1024}
+    return Recognizer.from_config(resolved["charset"], resolved["model"], preprocessing).eval()
 
 
 def timed_runs(
@@ -95,14 +92,14 @@ def measure(
 
 
 def engines(
-    module: RecognizerModule, onnx_path: Path, threads: int, names: list[str]
+    module: Recognizer, onnx_path: Path, threads: int, names: list[str]
 ) -> dict[str, Forward]:
     """Each engine's forward for ``module`` (and its ONNX export) on ``threads`` threads."""
     forwards: dict[str, Forward] = {"eager": module}
     if "eager_channels_last" in names:
-        channels_last = RecognizerModule(**{**module.hparams, "channels_last": True}).eval()
-        channels_last.load_state_dict(module.state_dict())
-        forwards["eager_channels_last"] = channels_last
+        channels_last = copy.deepcopy(module).to(memory_format=torch.channels_last)
+        forwards["eager_channels_last"] = lambda images, widths: channels_last(
+            images.contiguous(memory_format=torch.channels_last), widths)
     if "onnxruntime" in names:
         forwards["onnxruntime"] = OnnxRecognizer(onnx_path, threads=threads)
     if "compile" in names:

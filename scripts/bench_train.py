@@ -54,7 +54,7 @@ def seconds_per_step(run_dir: Path, warmup: int) -> float:
 
 def run_setting(overrides: list[str], env: dict[str, str], steps: int, extra: list[str],
                 folder: Path) -> None:
-    command = [sys.executable, "-m", "ctcocr.train", "test=false", "logger=tensorboard",
+    command = [sys.executable, "-m", "ctcocr.cli.train", "test=false", "logger=tensorboard",
                f"trainer.max_steps={steps}", "trainer.limit_val_batches=0",
                "trainer.num_sanity_val_steps=0", f"trainer.log_every_n_steps={LOG_EVERY}",
                "trainer.max_time=null", "callbacks=none", f"hydra.run.dir={folder}",

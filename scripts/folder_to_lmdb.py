@@ -11,8 +11,9 @@ import argparse
 import logging
 import sys
 
+from ctcocr.data.errors import DatasetError
 from ctcocr.data.lmdb_dataset import folder_to_lmdb
-from ctcocr.data.policy import UNREADABLE_IMAGE, DatasetError
+from ctcocr.data.policy import UNREADABLE_IMAGE
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from ctcocr.train import CONFIG_DIR
+from ctcocr.resources import CONFIG_DIR
 
 #: Overrides that make any train config tiny: seconds on a CPU, no logs outside tmp_path.
 TINY = [

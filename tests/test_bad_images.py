@@ -9,12 +9,11 @@ from PIL import Image
 
 from ctcocr.data.charset import Charset
 from ctcocr.data.datamodule import LineDataset
-from ctcocr.data.policy import DatasetError
+from ctcocr.data.errors import DatasetError
 from ctcocr.data.sample import Sample
 from ctcocr.data.transforms import LineTransform
-from ctcocr.decoding import TextDecoder
-from ctcocr.module import RecognizerModule
-from ctcocr.predict import recognize
+from ctcocr.recognition import TextDecoder, recognize
+from ctcocr.training.module import RecognizerModule
 from tests.test_module import CONFIGS
 
 
@@ -64,8 +63,9 @@ def test_predict_goes_on_past_bad_files_and_names_them(tmp_path):
     truncated.write_bytes(truncated.read_bytes()[:60])
     (tmp_path / "not_an_image.jpg").write_text("hello")
     paths = sorted(tmp_path.iterdir())
-    module = RecognizerModule(**CONFIGS)
-    results = {p.path: p for p in recognize(module, paths, TextDecoder(module.charset), batch_size=3)}
+    recognizer = RecognizerModule(**CONFIGS).recognizer
+    results = {p.path: p for p in recognize(recognizer, paths, TextDecoder(recognizer.charset),
+                                            batch_size=3)}
     assert set(results) == {str(p) for p in paths}
     failed = {path for path, result in results.items() if result.error}
     assert failed == {str(truncated), str(tmp_path / "not_an_image.jpg")}

@@ -16,22 +16,20 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
+from ctcocr.cli.eval import run as run_eval
 from ctcocr.data.charset import Charset
-from ctcocr.decoding import TextDecoder
-from ctcocr.eval import run as run_eval
 from ctcocr.evaluation import (
     BatchOutputs,
     CalibrationStatistics,
     evaluate_outputs,
     fit_outputs_temperature,
-    sequence_nll,
     sequence_scores,
     write_alignments,
     write_report,
 )
 from ctcocr.metrics import frame_statistics
-from ctcocr.module import RecognizerModule
-from ctcocr.runtime import to_dict
+from ctcocr.recognition import TextDecoder, sequence_nll
+from ctcocr.training.module import RecognizerModule
 from tests.conftest import TINY, compose_config
 
 CHARSET = Charset("ab")  # blank 0, a 1, b 2
@@ -191,13 +189,12 @@ def test_report_files(tmp_path):
 def test_ctcocr_eval_writes_metrics_predictions_and_pictures(tmp_path):
     """ctcocr-eval's run() on an untrained tiny checkpoint: T fitted on val, test reported."""
     train_cfg = compose_config("train", TINY, tmp_path)
-    module = RecognizerModule(charset=to_dict(train_cfg.charset), model=to_dict(train_cfg.model),
-                              loss=to_dict(train_cfg.loss), optimizer=to_dict(train_cfg.optimizer))
+    module = RecognizerModule.from_train_config(train_cfg)
     checkpoint = tmp_path / "model.ckpt"
     torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
                 "pytorch-lightning_version": lightning.__version__}, checkpoint)
     cfg = compose_config("eval", [f"ckpt_path={checkpoint}", "data=tiny", "split=test",
-                                  "temperature_split=val", "trainer.precision=32-true",
+                                  "temperature_split=val",
                                   "extras.print_config=false"], tmp_path / "eval")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an untrained model: T at the search edge, AUROC undefined

@@ -14,14 +14,11 @@ from lightning import Trainer
 from PIL import Image, ImageDraw
 from torch.utils.data import DataLoader
 
-from ctcocr.data.collate import LineCollate
-from ctcocr.data.transforms import LineTransform
-from ctcocr.evaluation import load_module
-from ctcocr.export import ParityError, export_onnx, parity_error, run
-from ctcocr.module import RecognizerModule
-from ctcocr.onnx_runtime import METADATA_KEY, OnnxRecognizer
-from ctcocr.predict import load_line
-from ctcocr.runtime import to_dict
+from ctcocr.cli.export import run
+from ctcocr.recognition import Recognizer, TextDecoder, find_images, recognize
+from ctcocr.recognition.export import ParityError, export_onnx, parity_error
+from ctcocr.recognition.onnx_recognizer import METADATA_KEY, OnnxRecognizer
+from ctcocr.training.module import RecognizerModule
 from tests.conftest import compose_config
 
 WIDTHS = [40, 97, 160, 333]
@@ -32,6 +29,7 @@ def tiny_module() -> RecognizerModule:
     return RecognizerModule(
         charset={"_target_": "ctcocr.data.charset.Charset", "chars": "abC", "case": "lower"},
         model={"_target_": "ctcocr.models.CRNN", "hidden_size": 16, "backbone": backbone},
+        preprocessing={"height": 32, "min_width": 32, "max_width": 1024},
         loss={"_target_": "ctcocr.losses.CTCLoss"},
         optimizer={"_target_": "torch.optim.AdamW", "_partial_": True},
         channels_last=True,
@@ -55,9 +53,9 @@ def run_export(overrides: list[str], folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> tuple[RecognizerModule, Path]:
+def exported(tmp_path_factory) -> tuple[Recognizer, Path]:
     """A checkpoint after one training step (batch-norm statistics and weights moved), exported by
-    the ctcocr-export entry point; returns the reloaded module and the ONNX path."""
+    the ctcocr-export entry point; returns the reloaded recognizer and the ONNX path."""
     folder = tmp_path_factory.mktemp("export")
     generator = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
@@ -67,12 +65,12 @@ def exported(tmp_path_factory) -> tuple[RecognizerModule, Path]:
                       enable_model_summary=False)
     trainer.fit(module, DataLoader([random_batch(generator)], batch_size=None))
     with torch.no_grad():  # peaky outputs, so that decoding compares real strings, not near-ties
-        module.model.sequence[-1].projection.weight.mul_(30)
+        module.recognizer.model.sequence[-1].projection.weight.mul_(30)
     checkpoint = folder / "tiny.ckpt"
     trainer.save_checkpoint(checkpoint)
     output = run_export([f"ckpt_path={checkpoint}"], folder)
     assert output == checkpoint.with_suffix(".onnx")
-    return load_module(str(checkpoint)), output
+    return Recognizer.from_checkpoint(checkpoint), output
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])
@@ -86,15 +84,16 @@ def test_onnx_runtime_matches_pytorch(exported, width, batch_size):
     widths[0] = width
     with torch.inference_mode():
         expected, expected_lengths = module(images, widths)
-        texts, confidences = module.decode(expected, expected_lengths)
+        decoded = TextDecoder(module.charset)(expected, expected_lengths)
     log_probs, lengths = recognizer(images, widths)
     assert log_probs.shape == expected.shape == (width // 4, batch_size, 4)
     torch.testing.assert_close(log_probs, expected, atol=1e-4, rtol=0)
     assert torch.equal(lengths, expected_lengths)
-    onnx_texts, onnx_confidences = recognizer.decode(log_probs, lengths)
-    assert onnx_texts == texts
-    assert any(texts), "an all-empty decoding would make the string comparison vacuous"
-    torch.testing.assert_close(onnx_confidences, confidences, atol=1e-4, rtol=1e-3)
+    onnx_decoded = TextDecoder(recognizer.charset)(log_probs, lengths)
+    assert onnx_decoded.texts == decoded.texts
+    assert any(decoded.texts), "an all-empty decoding would make the string comparison vacuous"
+    torch.testing.assert_close(onnx_decoded.confidences, decoded.confidences, atol=1e-4,
+                               rtol=1e-3)
 
 
 def test_frame_counts_are_clamped_to_the_frames_like_pytorch(exported):
@@ -106,35 +105,31 @@ def test_frame_counts_are_clamped_to_the_frames_like_pytorch(exported):
     assert lengths.tolist() == expected.tolist() == [12, 12]
 
 
-def test_metadata_rebuilds_charset_and_height(exported):
+def test_metadata_rebuilds_charset_and_preprocessing(exported):
     module, path = exported
     recognizer = OnnxRecognizer(path)
     assert recognizer.charset.characters == module.charset.characters == "abc"
     assert recognizer.charset.case == "lower"
     assert recognizer.charset.encode("CAB") == module.charset.encode("CAB")
+    assert recognizer.preprocessing == module.preprocessing
     assert recognizer.height == 32
 
 
 def test_image_files_read_the_same_with_the_onnx_file_alone(exported, tmp_path):
     module, path = exported
-    transform, collate = LineTransform(height=32), LineCollate(height=32)
-    lines = []
     for index, (width, height) in enumerate([(120, 40), (300, 32), (61, 20)]):
         image = Image.new("L", (width, height), 255)
         ImageDraw.Draw(image).text((4, 2), "abc"[: index + 1] * 3, fill=0)
-        file = tmp_path / f"line{index}.png"
-        image.save(file)
-        line, _ = load_line(file, transform)
-        lines.append(line)
-    batch = collate(lines)
-    with torch.inference_mode():
-        expected = module.predict_step(batch, 0)
-    outputs = OnnxRecognizer(path).predict_step(batch, 0)
-    assert outputs["sources"] == expected["sources"] == [str(tmp_path / f"line{i}.png")
-                                                         for i in range(3)]
-    assert outputs["predictions"] == expected["predictions"]
-    assert any(expected["predictions"]), "an all-empty decoding would make this vacuous"
-    torch.testing.assert_close(outputs["confidences"], expected["confidences"],
+        image.save(tmp_path / f"line{index}.png")
+    paths = find_images(str(tmp_path))
+    expected = list(recognize(module, paths, TextDecoder(module.charset), batch_size=2))
+    outputs = list(recognize(OnnxRecognizer(path), paths, TextDecoder(module.charset),
+                             batch_size=2))
+    assert [p.path for p in outputs] == [p.path for p in expected] == list(map(str, paths))
+    assert [p.text for p in outputs] == [p.text for p in expected]
+    assert any(p.text for p in expected), "an all-empty decoding would make this vacuous"
+    torch.testing.assert_close(torch.tensor([p.confidence for p in outputs]),
+                               torch.tensor([p.confidence for p in expected]),
                                atol=1e-4, rtol=1e-3)
 
 
@@ -194,8 +189,6 @@ def test_shipped_model_configs_export_with_parity(model, tmp_path):
     cfg = compose_config("train", [f"model={model}"], tmp_path)
     GlobalHydra.instance().clear()
     torch.manual_seed(0)
-    module = RecognizerModule(charset=to_dict(cfg.charset), model=to_dict(cfg.model),
-                              loss=to_dict(cfg.loss), optimizer=to_dict(cfg.optimizer),
-                              **cfg.module)
-    path = export_onnx(module, tmp_path / f"{model}.onnx")
-    assert parity_error(module, OnnxRecognizer(path), WIDTHS) < 1e-4
+    recognizer = RecognizerModule.from_train_config(cfg).recognizer
+    path = export_onnx(recognizer, tmp_path / f"{model}.onnx")
+    assert parity_error(recognizer, OnnxRecognizer(path), WIDTHS) < 1e-4

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ctcocr.train import train
+from ctcocr.cli.train import train
 from tests.conftest import TINY, compose_config
 from tests.test_configs import options
 

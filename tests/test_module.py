@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from ctcocr.module import RecognizerModule
+from ctcocr.training.module import RecognizerModule
 
 CONFIGS = {
     "charset": {"_target_": "ctcocr.data.charset.Charset", "chars": "abc"},
     "model": {"_target_": "ctcocr.models.CRNN", "hidden_size": 8,
            "backbone": {"_target_": "ctcocr.models.SmallBackbone", "channels": [4, 4, 8, 8, 8]}},
+    "preprocessing": {"height": 32, "min_width": 32, "max_width": 1024},
     "loss": {"_target_": "ctcocr.losses.CTCLoss", "zero_infinity": False},
     "optimizer": {"_target_": "torch.optim.AdamW", "_partial_": True},
 }

@@ -16,7 +16,8 @@ import yaml
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ctcocr.report import Summary, main, write_report
+from ctcocr.cli.report import main
+from ctcocr.evaluation.sweep_report import Summary, write_report
 from tests.conftest import TINY
 
 LOSSES = {
@@ -91,7 +92,7 @@ def test_loss_study_sweep_and_report_end_to_end(tmp_path):
     """A tiny multirun of 2 variants x 2 seeds with the loss study's own config, then the report."""
     tiny_shifted = [f"++shifted_data.{split}.{key}" for split in ("val", "test")
                     for key in ("size=16", "system_fonts=false")]
-    command = [sys.executable, "-m", "ctcocr.train", "-m", "experiment=loss_study", *TINY,
+    command = [sys.executable, "-m", "ctcocr.cli.train", "-m", "experiment=loss_study", *TINY,
                *tiny_shifted, "data.val.size=16", "trainer.val_check_interval=4",
                "study.variant=builtin,smooth_targets_010",
                "seed=1,2"]
@@ -113,7 +114,7 @@ def test_loss_study_sweep_and_report_end_to_end(tmp_path):
     events.Reload()
     assert "val/alignments" in events.Tags()["images"]
     assert {"val/ece", "val/nll", "val/blank_ratio"} <= set(events.Tags()["scalars"])
-    report = subprocess.run([sys.executable, "-m", "ctcocr.report", str(sweep)], capture_output=True, check=False,
+    report = subprocess.run([sys.executable, "-m", "ctcocr.cli.report", str(sweep)], capture_output=True, check=False,
                             text=True, timeout=120)
     assert report.returncode == 0, report.stderr[-3000:]
     text = (sweep / "report" / "report.md").read_text()

@@ -22,7 +22,7 @@ def logged_steps(run_dir: Path) -> list[int]:
 def test_training_learns_an_easy_task(tmp_path):
     """Digit strings in the committed fonts, a half-width model, 1000 steps (about 1.5 minutes on
     this project's CPU): the study preset's task with plain CTC must reach 90% word accuracy."""
-    run("ctcocr.train", "experiment=loss_study", "study.variant=builtin", "seed=1",
+    run("ctcocr.cli.train", "experiment=loss_study", "study.variant=builtin", "seed=1",
         "extras.print_config=false", f"hydra.run.dir={tmp_path}")
     metrics = json.loads((tmp_path / "val" / "metrics.json").read_text())
     assert metrics["acc"] >= 0.9, metrics
@@ -32,12 +32,12 @@ def test_training_learns_an_easy_task(tmp_path):
 def test_resume_continues_steps_and_metrics(tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     common = [*TINY, "trainer.max_steps=8", "logger=csv", "test=false"]
-    run("ctcocr.train", *common, "+callbacks.stop._target_=tests.callbacks.StopAtStep",
+    run("ctcocr.cli.train", *common, "+callbacks.stop._target_=tests.callbacks.StopAtStep",
         "+callbacks.stop.step=4", f"hydra.run.dir={first}")
     last = first / "checkpoints" / "last.ckpt"
     before = torch.load(last, map_location="cpu", weights_only=False)
     assert before["global_step"] == 4
-    run("ctcocr.train", *common, f"ckpt_path={last}", f"hydra.run.dir={second}")
+    run("ctcocr.cli.train", *common, f"ckpt_path={last}", f"hydra.run.dir={second}")
     after = torch.load(second / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert after["global_step"] == 8
     assert after["lr_schedulers"][0]["last_epoch"] == 8
@@ -51,7 +51,7 @@ def test_resume_continues_steps_and_metrics(tmp_path):
 
 
 def test_ddp_with_two_cpu_processes(tmp_path):
-    result = run("ctcocr.train", *TINY, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
+    result = run("ctcocr.cli.train", *TINY, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
                  "trainer.sync_batchnorm=false", "trainer.precision=32-true", "logger=csv",
                  f"hydra.run.dir={tmp_path}")
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu",

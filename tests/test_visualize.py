@@ -6,7 +6,7 @@ import torch
 from matplotlib.patches import Rectangle
 
 from ctcocr.data.charset import Charset
-from ctcocr.visualize import alignment_figure, figure_to_tensor, prediction_grid
+from ctcocr.metrics.alignment_plots import alignment_figure, figure_to_tensor, prediction_grid
 
 CHARSET = Charset("ab")  # blank 0, a 1, b 2
 

@@ -15,7 +15,7 @@ from ctc_cases import brute_force_nll, random_case
 
 from ctcocr.ctc._ctc_lattice import build_lattice
 from ctcocr.ctc._ctc_probspace import prob_forward_backward
-from ctcocr.ctc._inputs import padded_targets
+from ctcocr.ctc.inputs import padded_targets
 from ctcocr.ctc.loss import ctc_loss
 
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from ctc_cases import brute_force_nll, random_case
 
-from ctcocr.ctc._inputs import padded_targets
+from ctcocr.ctc.inputs import padded_targets
 
 triton = pytest.importorskip("triton")
 from ctcocr.ctc import _ctc_triton

@@ -10,9 +10,9 @@ from torch.utils.data import DataLoader
 from ctcocr.data.charset import Charset
 from ctcocr.data.collate import LineCollate
 from ctcocr.data.datamodule import LineDataModule, LineDataset, open_dataset
+from ctcocr.data.errors import BadImageError, DatasetError
 from ctcocr.data.folder import FolderDataset
 from ctcocr.data.lmdb_dataset import LmdbDataset, folder_to_lmdb
-from ctcocr.data.policy import BadImageError, DatasetError
 from ctcocr.data.transforms import LineTransform
 
 CHARSET = Charset("abc")

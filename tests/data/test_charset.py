@@ -10,9 +10,10 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from ctcocr.data.charset import Charset
-from ctcocr.data.policy import DatasetError
+from ctcocr.data.errors import DatasetError
+from ctcocr.resources import CONFIG_DIR
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(CONFIG_DIR)
 
 
 def test_blank_is_zero_and_characters_follow_in_order():

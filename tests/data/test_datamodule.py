@@ -22,8 +22,9 @@ from ctcocr.data.folder import FolderDataset
 from ctcocr.data.lmdb_dataset import folder_to_lmdb
 from ctcocr.data.sampler import BucketBatchSampler, EpochRandomSampler
 from ctcocr.data.transforms import LineTransform
+from ctcocr.resources import CONFIG_DIR
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(CONFIG_DIR)
 CONTRACT_KEYS = {"images", "widths", "targets", "target_lengths", "texts", "sources", "num_skipped"}
 BATCH_KEYS = CONTRACT_KEYS | {"num_squeezed"}
 
@@ -261,15 +262,15 @@ def test_ddp_ranks_share_out_each_epoch(tmp_path, folder_dataset):
     assert set(validated[0]).isdisjoint(validated[1])
 
 
-@pytest.mark.parametrize("name", ["synth", "synth_shifted", "tiny", "folder", "lmdb"])
+@pytest.mark.parametrize("name", sorted(path.stem for path in (CONFIGS / "data").glob("*.yaml")))
 def test_data_configs_instantiate_without_a_charset_of_their_own(name):
     overrides = ["data.height=48"]
-    if name in ("folder", "lmdb"):
+    if name == "folder":
         overrides += ["data.train=/data/train", "data.val=[/data/a,/data/b]"]
     datamodule, charset = _configured_datamodule(overrides, name)
     assert datamodule.charset is charset
     assert datamodule.eval_transform.height == 48
-    if name in ("folder", "lmdb"):
+    if name == "folder":
         assert datamodule.specs["train"] == "/data/train"
         assert list(datamodule.specs["val"]) == ["/data/a", "/data/b"]
         assert list(datamodule.specs["test"]) == ["/data/a", "/data/b"]  # test defaults to val

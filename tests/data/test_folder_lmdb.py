@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
+from ctcocr.data.errors import BadImageError, DatasetError
 from ctcocr.data.folder import FolderDataset
 from ctcocr.data.lmdb_dataset import LmdbDataset, folder_to_lmdb, open_environment
-from ctcocr.data.policy import BadImageError, DatasetError
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "folder_to_lmdb.py"
 LABELS = ["hello", "a b\tc", "Ünïcode", "x"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from functools import partial
 
@@ -13,11 +12,7 @@ import torch.nn.functional as F
 from ctcocr.losses import CTCLoss, FocalCTCLoss, ReweightedCTCLoss, SmoothedCTCLoss
 
 NUM_CLASSES = 6
-CUSTOM_MISSING = importlib.util.find_spec("ctcocr.ctc.loss") is None
-IMPLEMENTATIONS = [
-    "builtin",
-    pytest.param("custom", marks=pytest.mark.skipif(CUSTOM_MISSING, reason="no ctcocr.ctc.loss")),
-]
+IMPLEMENTATIONS = ["builtin", "custom"]
 
 
 def make_batch(seed: int = 0, infeasible: bool = False):

@@ -7,6 +7,7 @@ concatenated, ``input_lengths`` (B,), ``target_lengths`` (B,), ``blank``.
 from ctcocr.ctc.align import ViterbiAlignment, viterbi_align
 from ctcocr.ctc.beam import BeamSearchResult, Hypothesis, prefix_beam_search
 from ctcocr.ctc.decode import GreedyResult, greedy_decode, pad_tokens
+from ctcocr.ctc.inputs import required_frames
 from ctcocr.ctc.lexicon import CharNgramPrior, Lexicon, encode_words, read_words
 from ctcocr.ctc.loss import ctc_loss
 from ctcocr.ctc.targets import alignment_targets
@@ -25,5 +26,6 @@ __all__ = [
     "pad_tokens",
     "prefix_beam_search",
     "read_words",
+    "required_frames",
     "viterbi_align",
 ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ctcocr.ctc._inputs import extended_targets, required_frames
+from ctcocr.ctc.inputs import extended_targets, required_frames
 
 #: Finite stand-in for log(0): keeps log-sum-exp gradients finite where every term is "zero".
 LOG_ZERO = -1e30

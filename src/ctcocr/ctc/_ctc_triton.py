@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ctcocr.ctc._ctc_lattice import LOG_ZERO
-from ctcocr.ctc._inputs import required_frames
+from ctcocr.ctc.inputs import required_frames
 
 
 @triton.jit

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ctcocr.ctc._inputs import Lengths, as_lengths, extended_targets, padded_targets
+from ctcocr.ctc.inputs import Lengths, as_lengths, extended_targets, padded_targets
 from ctcocr.ctc.targets import compute_dtype
 
 NEG_INF = float("-inf")

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ctcocr.ctc._inputs import Lengths, as_lengths
+from ctcocr.ctc.inputs import Lengths, as_lengths
 from ctcocr.ctc.targets import compute_dtype
 
 

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from ctcocr.ctc._ctc_function import CTCNegLogLikelihood
 from ctcocr.ctc._ctc_lattice import build_lattice
-from ctcocr.ctc._inputs import Lengths, as_lengths, padded_targets
+from ctcocr.ctc.inputs import Lengths, as_lengths, padded_targets
 
 _REDUCTIONS = ("none", "sum", "mean")
 _IMPLEMENTATIONS = ("torch", "triton")

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from ctcocr.ctc._inputs import Lengths, as_lengths
+from ctcocr.ctc.inputs import Lengths, as_lengths
 
 CTCFunction = Callable[..., Tensor]
 """A drop-in for :func:`torch.nn.functional.ctc_loss` (same positional and keyword arguments)."""

@@ -3,9 +3,9 @@
 from ctcocr.data.charset import Charset
 from ctcocr.data.collate import EncodedLine, LineBatch, LineCollate
 from ctcocr.data.datamodule import LineDataModule, LineDataset, open_dataset
+from ctcocr.data.errors import BadImageError, DatasetError
 from ctcocr.data.folder import FolderDataset
 from ctcocr.data.lmdb_dataset import LmdbDataset, folder_to_lmdb
-from ctcocr.data.policy import BadImageError, DatasetError
 from ctcocr.data.sample import Sample
 from ctcocr.data.sampler import BucketBatchSampler, EpochRandomSampler
 from ctcocr.data.transforms import LineTransform

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
-from ctcocr.data.policy import DatasetError
+from ctcocr.data.errors import DatasetError
 
 Case = Literal["sensitive", "lower", "upper"]
 
@@ -56,6 +56,12 @@ class Charset:
 
     def __repr__(self) -> str:
         return f"Charset({len(self.characters)} characters, case={self.case!r})"
+
+    def to_config(self) -> dict[str, str]:
+        """The characters themselves, not the file they came from: what checkpoints and ONNX
+        files store, so that a model's classes never depend on a file outside it."""
+        return {"_target_": f"{type(self).__module__}.{type(self).__qualname__}",
+                "chars": self.characters, "case": self.case}
 
     def normalize(self, text: str) -> str:
         """Apply the case mapping to a label."""

@@ -13,15 +13,10 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset, SequentialSampl
 
 from ctcocr.data.charset import Charset
 from ctcocr.data.collate import EncodedLine, LineCollate
+from ctcocr.data.errors import BadImageError, DatasetError
 from ctcocr.data.folder import FolderDataset
 from ctcocr.data.lmdb_dataset import LmdbDataset
-from ctcocr.data.policy import (
-    BadImageError,
-    BadSamplePolicy,
-    DatasetError,
-    check_policy,
-    scan_labels,
-)
+from ctcocr.data.policy import BadSamplePolicy, check_policy, scan_labels
 from ctcocr.data.sampler import BucketBatchSampler, EpochRandomSampler
 from ctcocr.data.transforms import Augment, LineTransform
 

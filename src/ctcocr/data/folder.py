@@ -11,7 +11,8 @@ from typing import NamedTuple
 
 from torch.utils.data import Dataset
 
-from ctcocr.data.policy import DatasetError, read_image
+from ctcocr.data.errors import DatasetError
+from ctcocr.data.policy import read_image
 from ctcocr.data.sample import Sample
 
 

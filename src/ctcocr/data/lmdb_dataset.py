@@ -15,14 +15,9 @@ from pathlib import Path
 import lmdb
 from torch.utils.data import Dataset
 
+from ctcocr.data.errors import BadImageError, DatasetError
 from ctcocr.data.folder import FolderDataset
-from ctcocr.data.policy import (
-    UNREADABLE_IMAGE,
-    BadImageError,
-    BadSamplePolicy,
-    DatasetError,
-    read_image,
-)
+from ctcocr.data.policy import UNREADABLE_IMAGE, BadSamplePolicy, read_image
 from ctcocr.data.sample import Sample
 
 logger = logging.getLogger("ctcocr.data")

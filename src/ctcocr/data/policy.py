@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from PIL import Image
 
+from ctcocr.data.errors import BadImageError, DatasetError
 from ctcocr.data.transforms import to_grayscale
 
 if TYPE_CHECKING:
@@ -31,23 +32,6 @@ LABEL_TOO_LONG = "label too long"
 UNREADABLE_IMAGE = "unreadable image"
 
 _EXAMPLES_SHOWN = 5
-
-
-class DatasetError(Exception):
-    """Bad or missing input data; the message names the path, line or sample and fits on one line.
-
-    A DataLoader worker's error reaches the main process re-raised with the worker's traceback in
-    its message; that form is cut back to the original one-line message.
-    """
-
-    def __init__(self, message: str):
-        if "\nOriginal Traceback" in message:
-            message = message.rstrip().rsplit("\n", 1)[-1].split(": ", 1)[-1]
-        super().__init__(message)
-
-
-class BadImageError(DatasetError):
-    """An image that is missing, truncated or not an image."""
 
 
 def check_policy(policy: str) -> BadSamplePolicy:

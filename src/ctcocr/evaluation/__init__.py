@@ -6,11 +6,8 @@ from ctcocr.evaluation.metrics import N_BINS, calibration_metrics, evaluate, eva
 from ctcocr.evaluation.outputs import (
     ALIGNMENT_SAMPLES,
     BatchOutputs,
-    accelerator_device,
     collect_outputs,
     fit_outputs_temperature,
-    inference_context,
-    load_module,
 )
 from ctcocr.evaluation.report import (
     ROW_FIELDS,
@@ -19,13 +16,8 @@ from ctcocr.evaluation.report import (
     write_alignments,
     write_report,
 )
-from ctcocr.evaluation.scores import (
-    SequenceScores,
-    sequence_nll,
-    sequence_scores,
-    string_confidence,
-)
-from ctcocr.evaluation.sets import EvaluateBestCheckpoint, evaluate_sets, split_loader
+from ctcocr.evaluation.scores import SequenceScores, sequence_scores
+from ctcocr.evaluation.sets import evaluate_sets, split_loader
 from ctcocr.evaluation.statistics import CalibrationStatistics
 
 __all__ = [
@@ -34,9 +26,7 @@ __all__ = [
     "ROW_FIELDS",
     "BatchOutputs",
     "CalibrationStatistics",
-    "EvaluateBestCheckpoint",
     "SequenceScores",
-    "accelerator_device",
     "calibration_metrics",
     "collect_outputs",
     "evaluate",
@@ -45,12 +35,8 @@ __all__ = [
     "evaluate_sets",
     "fit_outputs_temperature",
     "format_metrics",
-    "inference_context",
-    "load_module",
-    "sequence_nll",
     "sequence_scores",
     "split_loader",
-    "string_confidence",
     "write_alignments",
     "write_report",
 ]

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from ctcocr.data.charset import Charset
 from ctcocr.evaluation.outputs import BatchOutputs, collect_outputs
-from ctcocr.evaluation.scores import sequence_nll, sequence_scores, string_confidence
+from ctcocr.evaluation.scores import sequence_scores
 from ctcocr.metrics import (
     TextMetrics,
     apply_temperature,
@@ -22,10 +22,11 @@ from ctcocr.metrics import (
     negative_log_likelihood,
 )
 from ctcocr.metrics.frames import SUM_NAMES, frame_means, frame_sums
+from ctcocr.recognition.confidence import sequence_nll, string_confidence
 
 if TYPE_CHECKING:
-    from ctcocr.decoding import TextDecoder
-    from ctcocr.module import RecognizerModule
+    from ctcocr.recognition.decoding import TextDecoder
+    from ctcocr.recognition.recognizer import LineReader
 
 N_BINS = 15
 
@@ -105,10 +106,10 @@ def evaluate_outputs(
 
 
 def evaluate(
-    module: RecognizerModule, loader: Iterable[dict[str, Any]], device: str = "cpu",
+    recognizer: LineReader, loader: Iterable[dict[str, Any]], device: str = "cpu",
     precision: str | int = "32-true", temperature: float | None = None,
     decoder: TextDecoder | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Predict every sample of ``loader``; return :func:`evaluate_outputs`'s metrics and rows."""
-    outputs = collect_outputs(module, loader, device, precision, keep_images=0)
-    return evaluate_outputs(outputs, module.charset, temperature, decoder)
+    outputs = collect_outputs(recognizer, loader, device, precision, keep_images=0)
+    return evaluate_outputs(outputs, recognizer.charset, temperature, decoder)

@@ -3,48 +3,23 @@ on them."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ctcocr.evaluation.scores import sequence_nll
 from ctcocr.metrics import fit_temperature
+from ctcocr.recognition.confidence import sequence_nll
+from ctcocr.recognition.inference import inference_context, on_device
 
 if TYPE_CHECKING:
-    from ctcocr.module import RecognizerModule
+    from ctcocr.recognition.recognizer import LineReader
 
 #: Samples drawn in ``alignments.png`` of a report.
 ALIGNMENT_SAMPLES = 8
-
-
-def accelerator_device(accelerator: str) -> str:
-    """The one device to evaluate on for a trainer accelerator: the first GPU, or the CPU."""
-    return "cuda" if accelerator in ("gpu", "cuda") else "cpu"
-
-
-def inference_context(device: str, precision: str | int) -> contextlib.AbstractContextManager:
-    """No autograd, and bfloat16 autocast when the run's precision is a bf16 one."""
-    autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16,
-                              enabled=str(precision).startswith("bf16"))
-    stack = contextlib.ExitStack()
-    stack.enter_context(torch.inference_mode())
-    stack.enter_context(autocast)
-    return stack
-
-
-def load_module(ckpt_path: str | Path) -> RecognizerModule:
-    """A trained recognizer from a checkpoint written by ctcocr-train, in eval mode on the CPU."""
-    from ctcocr.module import RecognizerModule
-
-    if not Path(ckpt_path).is_file():
-        raise FileNotFoundError(f"checkpoint not found: {ckpt_path}")
-    return RecognizerModule.load_from_checkpoint(ckpt_path, map_location="cpu").eval()
 
 
 def _to_device(batch: dict[str, Any], device: str) -> dict[str, Any]:
@@ -68,19 +43,19 @@ class BatchOutputs:
 
 
 def collect_outputs(
-    module: RecognizerModule, loader: Iterable[dict[str, Any]], device: str = "cpu",
+    recognizer: LineReader, loader: Iterable[dict[str, Any]], device: str = "cpu",
     precision: str | int = "32-true", keep_images: int = ALIGNMENT_SAMPLES,
 ) -> list[BatchOutputs]:
     """Run the model over ``loader`` and keep every batch's log-probabilities (renormalised in
     float32 after bf16 autocast) and labels; images of the first ``keep_images`` samples."""
-    module = module.to(device).eval()
+    recognizer = on_device(recognizer, device)
     outputs = []
     with inference_context(device, precision):
         for batch in loader:
             if not batch["texts"]:
                 continue  # every sample of this batch was skipped by the bad-sample policy
             moved = _to_device(batch, device)
-            log_probs, lengths = module(moved["images"], moved["widths"])
+            log_probs, lengths = recognizer(moved["images"], moved["widths"])
             kept = max(0, keep_images - sum(len(o.texts) for o in outputs))
             outputs.append(BatchOutputs(
                 log_probs=log_probs.float().log_softmax(-1).cpu(), lengths=lengths.cpu(),

@@ -16,8 +16,8 @@ from ctcocr.evaluation.outputs import ALIGNMENT_SAMPLES, BatchOutputs, collect_o
 from ctcocr.metrics import reliability_diagram
 
 if TYPE_CHECKING:
-    from ctcocr.decoding import TextDecoder
-    from ctcocr.module import RecognizerModule
+    from ctcocr.recognition.decoding import TextDecoder
+    from ctcocr.recognition.recognizer import LineReader
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,9 @@ def write_report(
 
 def write_alignments(path: str | Path, outputs: Sequence[BatchOutputs], charset: Charset,
                      count: int = ALIGNMENT_SAMPLES) -> Path | None:
-    """Alignment pictures (:func:`ctcocr.visualize.alignment_figure`) of the first ``count`` kept
+    """Alignment pictures (:func:`ctcocr.metrics.alignment_plots.alignment_figure`) of the first ``count`` kept
     samples, as a PNG; None when no images were kept."""
-    from ctcocr.visualize import alignment_figure
+    from ctcocr.metrics.alignment_plots import alignment_figure
 
     batch = outputs[0]
     count = min(count, batch.images.size(0))
@@ -74,7 +74,7 @@ def format_metrics(metrics: dict[str, Any]) -> str:
                      else f"{name:>20s}: {value}" for name, value in metrics.items())
 
 
-def evaluate_and_report(module: RecognizerModule, loader: Iterable[dict[str, Any]],
+def evaluate_and_report(recognizer: LineReader, loader: Iterable[dict[str, Any]],
                         output_dir: str | Path, device: str = "cpu",
                         precision: str | int = "32-true", temperature: float | None = None,
                         outputs: Sequence[BatchOutputs] | None = None,
@@ -82,9 +82,9 @@ def evaluate_and_report(module: RecognizerModule, loader: Iterable[dict[str, Any
     """Evaluate (or score already ``outputs`` collected from ``loader``) and write every report
     file into ``output_dir``: metrics.json, predictions.csv, reliability PNGs, alignments.png."""
     if outputs is None:
-        outputs = collect_outputs(module, loader, device, precision)
-    metrics, rows = evaluate_outputs(outputs, module.charset, temperature, decoder)
+        outputs = collect_outputs(recognizer, loader, device, precision)
+    metrics, rows = evaluate_outputs(outputs, recognizer.charset, temperature, decoder)
     report = write_report(output_dir, metrics, rows)
-    write_alignments(Path(output_dir) / "alignments.png", outputs, module.charset)
+    write_alignments(Path(output_dir) / "alignments.png", outputs, recognizer.charset)
     log.info("wrote %s", report)
     return metrics

@@ -11,9 +11,10 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from ctcocr.evaluation.metrics import N_BINS, _mean_finite_nll
-from ctcocr.evaluation.scores import sequence_nll, sequence_scores
+from ctcocr.evaluation.scores import sequence_scores
 from ctcocr.metrics import brier_score, expected_calibration_error
 from ctcocr.metrics.frames import SUM_NAMES, frame_means, frame_sums
+from ctcocr.recognition.confidence import sequence_nll
 
 
 class CalibrationStatistics(Metric):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ctcocr.ctc._inputs import as_lengths, padded_targets
+from ctcocr.ctc.inputs import as_lengths, padded_targets
 from ctcocr.ctc.targets import CTCFunction, compute_dtype, ctc_with_targets, finite_ctc
 
 IMPLEMENTATIONS = {
@@ -17,6 +17,8 @@ IMPLEMENTATIONS = {
     "custom": ("ctcocr.ctc.loss", "ctc_loss"),
 }
 REDUCTIONS = ("mean", "sum", "none")
+#: The blank's class index: 0, the convention of the charset and of the whole project.
+BLANK = 0
 
 
 @dataclass
@@ -71,8 +73,11 @@ class CTCLossBase(nn.Module, ABC):
     when ``zero_infinity``, +inf otherwise. Reduction 'mean' divides each sample's loss by its
     target length (clamped to 1) and averages over the batch, as torch's CTC does.
 
+    The blank is class 0, as everywhere in the project (:class:`ctcocr.data.charset.Charset`):
+    the model's classes are the blank followed by the charset's characters, so it is not an
+    argument.
+
     Args:
-        blank: index of the blank symbol.
         reduction: 'mean', 'sum' or 'none'.
         zero_infinity: zero infinite samples instead of returning +inf.
         implementation: CTC engine for the loss and the alignment targets, 'builtin' or 'custom'.
@@ -80,10 +85,11 @@ class CTCLossBase(nn.Module, ABC):
 
     uses_alignment_targets: bool = False
     """Whether :meth:`sample_loss` needs ``terms.gamma`` (then ``terms.ctc`` is detached)."""
+    blank: int = BLANK
+    """Index of the blank class."""
 
     def __init__(
         self,
-        blank: int = 0,
         reduction: str = "mean",
         zero_infinity: bool = True,
         implementation: str = "builtin",
@@ -91,7 +97,6 @@ class CTCLossBase(nn.Module, ABC):
         super().__init__()
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-        self.blank = blank
         self.reduction = reduction
         self.zero_infinity = zero_infinity
         self.implementation = implementation
@@ -152,6 +157,6 @@ class CTCLossBase(nn.Module, ABC):
 
     def extra_repr(self) -> str:
         return (
-            f"blank={self.blank}, reduction={self.reduction!r}, "
-            f"zero_infinity={self.zero_infinity}, implementation={self.implementation!r}"
+            f"reduction={self.reduction!r}, zero_infinity={self.zero_infinity}, "
+            f"implementation={self.implementation!r}"
         )

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from ctcocr.ctc._inputs import Lengths, as_lengths
+from ctcocr.ctc.inputs import Lengths, as_lengths
 
 SUM_NAMES = (
     "frames", "blank_frames", "entropy_blank", "entropy_nonblank", "max_prob", "blank_prob"

@@ -1,7 +1,7 @@
 """Font discovery, the filter that keeps fonts drawing the charset as real letters, and the
 deterministic train / heldout split by font family.
 
-Fonts come from Pillow's built-in scalable font (always present), the committed ``data/fonts/``
+Fonts come from Pillow's built-in scalable font (always present), the committed ``ctcocr/resources/fonts/``
 and, optionally, the system font folders. A font is usable for a charset when
 
 * every non-space character of the charset has a glyph (its bitmap is neither empty nor the
@@ -26,9 +26,10 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from ctcocr.resources import FONT_DIR
+
 log = logging.getLogger(__name__)
 
-FONT_DATA_DIR = Path(__file__).resolve().parents[4] / "data" / "fonts"
 SYSTEM_FONT_DIRS = (
     Path("/usr/share/fonts"),
     Path("/usr/local/share/fonts"),
@@ -74,7 +75,7 @@ def load_font(spec: FontSpec, size: int) -> ImageFont.FreeTypeFont:
 
 def font_files(system: bool = True) -> list[Path]:
     """Committed fonts, then system fonts; one file per file name (the committed copy wins)."""
-    dirs = [FONT_DATA_DIR, *(SYSTEM_FONT_DIRS if system else ())]
+    dirs = [FONT_DIR, *(SYSTEM_FONT_DIRS if system else ())]
     seen: dict[str, Path] = {}
     for folder in dirs:
         if not folder.is_dir():
@@ -114,7 +115,7 @@ def _letters(chars: str) -> str:
 @lru_cache(maxsize=8)
 def _reference_features(letters: str) -> np.ndarray:
     """(R * len(letters), D) shape features of ``letters`` in the reference faces."""
-    paths = [str(FONT_DATA_DIR / name) for name in REFERENCE_FONT_FILES]
+    paths = [str(FONT_DIR / name) for name in REFERENCE_FONT_FILES]
     fonts = [_open_font(path, CHECK_SIZE) for path in [None, *filter(os.path.isfile, paths)]]
     return np.stack([_shape_feature(_glyph(font, c)) for font in fonts for c in letters])
 

@@ -1,8 +1,8 @@
 """Label samplers: dictionary words, random strings, number-like tokens and short phrases, all
 restricted to a charset.
 
-The committed ``data/words.txt`` (every second ASCII alphabetic word of SCOWL's american-english
-list, see ``data/words.LICENSE``) is always used; the system dictionary is merged in when present
+The committed ``ctcocr/resources/words.txt`` (every second ASCII alphabetic word of SCOWL's american-english
+list, see ``words.LICENSE`` beside it) is always used; the system dictionary is merged in when present
 and enabled (it changes which words a seed draws, so switch it off for results that must match
 across machines).
 """
@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-WORDS_FILE = Path(__file__).resolve().parents[4] / "data" / "words.txt"
+from ctcocr.resources import WORDS_FILE
+
 SYSTEM_WORDS_FILE = Path("/usr/share/dict/words")
 CASES = ("lower", "capitalized", "upper")
 PUNCTUATED = ("{}.", "{},", "{}:", "{};", "{}!", "{}?", "({})", '"{}"', "'{}'", "{}'s", "{}-")

@@ -1,0 +1,1 @@
+"""The command-line entry points: thin Hydra mains over the library."""

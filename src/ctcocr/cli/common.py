@@ -1,0 +1,58 @@
+"""What every entry point does around its task: threads, config printing, callbacks and loggers,
+and turning bad user input into a one-line error instead of a traceback."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ctcocr.data.errors import DatasetError
+from ctcocr.recognition.recognizer import ModelFileError
+
+log = logging.getLogger(__name__)
+Task = TypeVar("Task", bound=Callable[..., Any])
+
+
+def configure(cfg: DictConfig) -> None:
+    """Apply the run-wide settings shared by the entry points: thread count and config printing."""
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
+    if cfg.get("extras", {}).get("print_config"):
+        from rich.console import Console
+        from rich.syntax import Syntax
+
+        Console(stderr=True).print(Syntax(OmegaConf.to_yaml(cfg, resolve=True), "yaml"))
+
+
+def instantiate_all(group: DictConfig | None) -> list[Any]:
+    """A config group of named entries (callbacks, loggers) -> the instantiated objects."""
+    return [instantiate(entry) for entry in (group or {}).values() if entry and "_target_" in entry]
+
+
+USER_ERRORS = (DatasetError, ModelFileError, FileNotFoundError)
+
+
+def user_errors(task: Task) -> Task:
+    """Report bad input (missing files, bad datasets, bad checkpoints) in one line, exit code 2,
+    also when it was raised while Hydra instantiated a config (e.g. a missing lexicon file)."""
+
+    @functools.wraps(task)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return task(*args, **kwargs)
+        except (*USER_ERRORS, InstantiationException) as error:
+            cause = error.__cause__ if isinstance(error, InstantiationException) else error
+            if not isinstance(cause, USER_ERRORS):
+                raise
+            print(f"error: {cause}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,50 @@
+"""Lightning callbacks of the training runs."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from lightning import Callback, LightningModule, Trainer
+from omegaconf import DictConfig
+
+from ctcocr.evaluation import evaluate_sets, split_loader
+from ctcocr.recognition import Recognizer
+
+log = logging.getLogger(__name__)
+
+
+class EvaluateBestCheckpoint(Callback):
+    """After ``fit``, on the main process: evaluate the best checkpoint (the trainer's first
+    ModelCheckpoint; the last weights without one) on several data sets, each written to
+    ``output_dir/<name>`` by :func:`evaluate_sets`.
+
+    Args:
+        sets: name -> ``{data: <data config>, split: val | test}``.
+        output_dir: the run folder.
+        temperature_set: the set whose outputs fit temperature scaling's T (None: no scaling).
+
+    Give it ``_recursive_: false`` in its Hydra config so the data configs arrive unbuilt.
+    """
+
+    def __init__(
+        self, sets: DictConfig, output_dir: str, temperature_set: str | None = "val"
+    ) -> None:
+        super().__init__()
+        self.sets = sets
+        self.output_dir = output_dir
+        self.temperature_set = temperature_set
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        recognizer = Recognizer.from_checkpoint(best) if best else pl_module.recognizer
+        log.info("evaluating %s", best or "the last weights")
+        loaders = {name: split_loader(spec.data, recognizer, spec.split)
+                   for name, spec in self.sets.items()}
+        was_training = recognizer.training
+        output_dirs = {name: Path(self.output_dir) / name for name in loaders}
+        evaluate_sets(recognizer, loaders, output_dirs, str(trainer.strategy.root_device),
+                      temperature_set=self.temperature_set)
+        recognizer.train(was_training)
