@@ -2,7 +2,8 @@
 
 Each backbone maps images (B, 1, H, W) to feature maps (B, C, H', W') and says how many
 columns W' a given input width yields, so the loss and the decoder see each sample's true
-number of frames.
+number of frames. Given the true widths of right-padded images, a backbone zeroes each layer's
+input beyond the valid width, so every sample's valid columns are what it would get alone.
 """
 
 from __future__ import annotations
@@ -21,20 +22,64 @@ def _conv_block(in_ch: int, out_ch: int, stride: int = 1, batch_norm: bool = Tru
     return layers
 
 
+def _along_width(value: int | tuple[int, ...]) -> int:
+    """A layer's kernel_size / stride / padding / dilation attribute -> its width component."""
+    return value[-1] if isinstance(value, tuple) else value
+
+
+def _pads_right(layer: nn.Module) -> bool:
+    """Whether a layer's last output column can read past the last input column (right padding
+    or ceil_mode). Only such layers see a right-padded batch's padding, so only they are masked."""
+    return _along_width(layer.padding) > 0 or getattr(layer, "ceil_mode", False)
+
+
+def _layer_lengths(layer: nn.Conv2d | nn.MaxPool2d, lengths: Tensor) -> Tensor:
+    """Valid input widths (B,) int64 -> valid output widths (B,) of a Conv2d or MaxPool2d, by
+    PyTorch's output-size formula along the width (may be <= 0 for inputs too narrow)."""
+    kernel, stride = _along_width(layer.kernel_size), _along_width(layer.stride)
+    padding, dilation = _along_width(layer.padding), _along_width(layer.dilation)
+    span = lengths + 2 * padding - dilation * (kernel - 1) - 1
+    if not getattr(layer, "ceil_mode", False):
+        return torch.div(span, stride, rounding_mode="floor") + 1
+    out = -torch.div(-span, stride, rounding_mode="floor") + 1
+    return out - ((out - 1) * stride >= lengths + padding).long()  # last window must start inside
+
+
 class Backbone(nn.Module):
-    """A CNN whose width reduction is a list of (kernel, stride, padding) steps along the width."""
+    """A CNN ``features`` (a Sequential) whose width reduction is that of its Conv2d and MaxPool2d
+    layers.
+
+    Right padding is invisible to the valid columns: each column-mixing layer that pads on the
+    right gets its input zeroed beyond the valid width, which is what a lone image's conv sees
+    (zero padding). A lone image's max-pool pads with -inf instead; zero gives the same maximum
+    because such pools here follow a ReLU (inputs >= 0) and every window holds a valid column.
+    """
 
     height: int
     out_channels: int
     out_height: int
-    width_steps: Sequence[tuple[int, int, int]]
+    features: nn.Sequential
 
     def output_lengths(self, widths: Tensor) -> Tensor:
-        """Input widths in pixels (B,) -> number of output columns (B,), int64."""
+        """Input widths in pixels (B,) -> number of output columns (B,), int64, at least 1."""
         lengths = widths.long()
-        for kernel, stride, padding in self.width_steps:
-            lengths = torch.div(lengths + 2 * padding - kernel, stride, rounding_mode="floor") + 1
+        for layer in self.features:
+            if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+                lengths = _layer_lengths(layer, lengths)
         return lengths.clamp_min(1)
+
+    def forward(self, images: Tensor, widths: Tensor | None = None) -> Tensor:
+        """Images (B, 1, H, W), true widths (B,) int64 (None: all W) -> features (B, C, H', W')."""
+        features, lengths = images, None if widths is None else widths.long()
+        for layer in self.features:
+            if lengths is not None and isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+                if _pads_right(layer):
+                    columns = torch.arange(features.size(-1), device=features.device)
+                    valid = columns < lengths[:, None]  # (B, W)
+                    features = features * valid[:, None, None, :].to(features.dtype)
+                lengths = _layer_lengths(layer, lengths)
+            features = layer(features)
+        return features
 
 
 class SmallBackbone(Backbone):
@@ -73,11 +118,6 @@ class SmallBackbone(Backbone):
         self.features = nn.Sequential(*layers)
         self.out_channels = c5
         self.out_height = height // height_reduction
-        self.width_steps = [(3, 2, 1), (2, 2, 0)]
-
-    def forward(self, images: Tensor) -> Tensor:
-        """(B, 1, H, W) -> (B, C, H / height_reduction, W / 4)."""
-        return self.features(images)
 
 
 class VGGBackbone(Backbone):
@@ -109,8 +149,3 @@ class VGGBackbone(Backbone):
         )
         self.out_channels = 512
         self.out_height = 1
-        self.width_steps = [(2, 2, 0), (2, 2, 0), (2, 1, 1), (2, 1, 1), (2, 1, 0)]
-
-    def forward(self, images: Tensor) -> Tensor:
-        """(B, 1, 32, W) -> (B, 512, 1, W')."""
-        return self.features(images)

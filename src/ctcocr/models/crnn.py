@@ -8,17 +8,37 @@ from torch import Tensor, nn
 from ctcocr.models.backbones import Backbone
 
 
+def reverse_within_lengths(sequence: Tensor, lengths: Tensor | None) -> Tensor:
+    """Reverse each sample's first ``lengths[b]`` steps and keep the rest: (T, B, F) -> (T, B, F).
+
+    ``lengths`` (B,) int64, capped at T (None: all T). Its own inverse.
+    """
+    if lengths is None:
+        return sequence.flip(0)
+    steps = torch.arange(sequence.size(0), device=sequence.device)[:, None]  # (T, 1)
+    lengths = torch.minimum(lengths, torch.full_like(lengths, sequence.size(0)))
+    index = torch.where(steps < lengths, lengths - 1 - steps, steps)  # (T, B)
+    return sequence.gather(0, index[:, :, None].expand_as(sequence))
+
+
 class BidirectionalLSTM(nn.Module):
-    """One BiLSTM layer followed by a linear projection of its two directions: (T, B, I) -> (T, B, O)."""
+    """One BiLSTM layer and a linear projection of its two directions: (T, B, I) -> (T, B, O).
+
+    The directions are two LSTMs; the backward one reads each sample reversed within its own
+    length, so right padding never reaches a sample's valid steps.
+    """
 
     def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:
         super().__init__()
-        self.rnn = nn.LSTM(input_size, hidden_size, bidirectional=True)
+        self.forward_rnn = nn.LSTM(input_size, hidden_size)
+        self.backward_rnn = nn.LSTM(input_size, hidden_size)
         self.projection = nn.Linear(2 * hidden_size, output_size)
 
-    def forward(self, sequence: Tensor) -> Tensor:
-        hidden, _ = self.rnn(sequence)
-        return self.projection(hidden)
+    def forward(self, sequence: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Sequence (T, B, I) and valid steps per sample (B,) int64 (None: all T) -> (T, B, O)."""
+        forward, _ = self.forward_rnn(sequence)
+        backward, _ = self.backward_rnn(reverse_within_lengths(sequence, lengths))
+        return self.projection(torch.cat([forward, reverse_within_lengths(backward, lengths)], -1))
 
 
 class CRNN(nn.Module):
@@ -53,9 +73,16 @@ class CRNN(nn.Module):
         """Image widths in pixels (B,) -> frames per sample (B,)."""
         return self.backbone.output_lengths(widths)
 
-    def forward(self, images: Tensor) -> Tensor:
-        """Images (B, 1, H, W) -> float32 log-probabilities (T, B, C), T = frames of width W."""
-        features = self.backbone(images)
+    def forward(self, images: Tensor, widths: Tensor | None = None) -> Tensor:
+        """Images (B, 1, H, W) and their true widths (B,) int64 (None: all W) -> float32
+        log-probabilities (T, B, C), T = frames of width W. A sample's first
+        ``output_lengths(widths)[b]`` frames depend neither on the padding nor on the rest of the
+        batch."""
+        features = self.backbone(images, widths)
         batch, channels, height, width = features.shape
         columns = features.permute(3, 0, 1, 2).reshape(width, batch, channels * height)
-        return torch.log_softmax(self.sequence(columns).float(), dim=-1)
+        lengths = None if widths is None else self.output_lengths(widths)
+        for layer in self.sequence:
+            is_rnn = isinstance(layer, BidirectionalLSTM)
+            columns = layer(columns, lengths) if is_rnn else layer(columns)
+        return torch.log_softmax(columns.float(), dim=-1)
