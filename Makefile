@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install train test test-slow bench clean
+.PHONY: install train test test-slow test-wheel bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ train: $(STAMP)
 ## fast tests (what CI runs)
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## the built wheel in a fresh venv (not editable): 20 training steps and a prediction from a temp
+## folder (.ci/wheel_smoke.sh; needs no .venv, about 4 minutes, most of it installing torch)
+test-wheel:
+	PYTHON=$(PYTHON) bash .ci/wheel_smoke.sh
 
 ## long tests: training to an accuracy, resume, DDP with 2 CPU processes
 test-slow: $(STAMP)
