@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ctcocr.data.charset import Charset
-from ctcocr.data.policy import DatasetError
-from ctcocr.decoding import TextDecoder, character_spans
+from ctcocr.data.errors import DatasetError
+from ctcocr.recognition.decoding import DEFAULT_OOV_PENALTY, TextDecoder, character_spans
 
 CHARSET = Charset("abc ")
 
@@ -41,13 +41,69 @@ def test_lexicon_turns_an_almost_word_into_the_word(tmp_path):
     assert TextDecoder(CHARSET, kind="beam", lexicon=str(words))(log_probs, lengths).texts == ["cab"]
 
 
-def test_decoder_configuration_errors(tmp_path):
+WORDS_CHARSET = Charset("aehlop ")
+
+
+def spread(frames: list[dict[str, float]], charset: Charset = WORDS_CHARSET) -> torch.Tensor:
+    """(T, 1, C) log-probs: per frame the given probabilities of characters ("" is the blank),
+    the rest of the mass spread evenly over the other classes."""
+    probs = torch.zeros(len(frames), 1, charset.num_classes, dtype=torch.float64)
+    for t, frame in enumerate(frames):
+        ids = [charset.blank if c == "" else charset.encode(c)[0] for c in frame]
+        rest = (1.0 - sum(frame.values())) / (charset.num_classes - len(frame))
+        probs[t, 0] = rest
+        probs[t, 0, ids] = torch.tensor(list(frame.values()), dtype=torch.float64)
+    return probs.log()
+
+
+def test_lexicon_corrects_near_misses_and_keeps_confident_oov_words(tmp_path):
+    words = tmp_path / "words.txt"
+    words.write_text("hello\nhelp\n")
+    sure = [{"h": 0.9}, {"": 0.9}]
+    hallo = [*sure, {"a": 0.55, "e": 0.4}, {"l": 0.9}, {"": 0.9}, {"l": 0.9}, {"o": 0.9}]
+    halo = [*sure, {"a": 0.9}, {"": 0.9}, {"l": 0.9}, {"": 0.9}, {"o": 0.9}]
+    log_probs = spread([*hallo, {" ": 0.9}, *halo])
+    lengths = torch.tensor([log_probs.size(0)])
+
+    def decode(**options) -> tuple[str, float]:
+        decoded = TextDecoder(WORDS_CHARSET, kind="beam", lexicon=str(words), **options)(
+            log_probs, lengths)
+        return decoded.texts[0], float(decoded.confidences[0].log())
+
+    assert TextDecoder(WORDS_CHARSET)(log_probs, lengths).texts == ["hallo halo"]
+    strict_text, strict_log_p = decode(oov_penalty=None)
+    assert strict_text.split()[0] == "hello" and strict_text.split()[1] in ("hello", "help")
+    text, log_p = decode()  # the default penalty
+    assert text == "hello halo"  # the near-miss is corrected, the confident reading kept
+    assert log_p - strict_log_p > DEFAULT_OOV_PENALTY  # "halo" is far more probable than a word
+    assert decode(oov_penalty=log_p - strict_log_p + 0.5)[0] == strict_text
+    assert decode(oov_penalty=0.0)[0] == "hallo halo"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"kind": "greedy", "lexicon": "words.txt"}, "needs the beam decoder"),
+        ({"kind": "greedy", "prior_weight": 0.3}, "needs the beam decoder"),
+        ({"kind": "beam", "prior_weight": 0.3}, "prior_weight needs a lexicon"),
+        ({"kind": "beam", "lexicon": "words.txt", "prior_weight": -0.3}, "prior_weight must be"),
+        ({"kind": "beam", "beam_width": 0}, "beam_width must be >= 1"),
+        ({"kind": "beam", "lexicon": "words.txt", "oov_penalty": -1.0}, "oov_penalty must be"),
+        ({"kind": "beam", "oov_penalty": float("nan")}, "oov_penalty must be"),
+        ({"kind": "viterbi"}, "greedy' or 'beam"),
+    ],
+)
+def test_options_that_cannot_apply_raise(tmp_path, options, message):
+    (tmp_path / "words.txt").write_text("cab\n")
+    if "lexicon" in options:
+        options = {**options, "lexicon": str(tmp_path / options["lexicon"])}
+    with pytest.raises(ValueError, match=message):
+        TextDecoder(CHARSET, **options)
+
+
+def test_missing_lexicon_file(tmp_path):
     with pytest.raises(DatasetError, match="lexicon not found"):
         TextDecoder(CHARSET, kind="beam", lexicon=str(tmp_path / "missing.txt"))
-    with pytest.raises(ValueError, match="needs the beam decoder"):
-        TextDecoder(CHARSET, kind="greedy", lexicon=str(tmp_path / "x.txt"))
-    with pytest.raises(ValueError, match="greedy' or 'beam"):
-        TextDecoder(CHARSET, kind="viterbi")
 
 
 def test_character_spans_follow_the_frames_that_emit_each_character():
@@ -65,8 +121,11 @@ def test_decoder_configs_instantiate(name):
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from ctcocr.train import CONFIG_DIR
+    from ctcocr.resources import CONFIG_DIR
 
-    decoder = instantiate(OmegaConf.load(f"{CONFIG_DIR}/decoder/{name}.yaml"), charset=CHARSET)
+    config = OmegaConf.load(f"{CONFIG_DIR}/decoder/{name}.yaml")
+    decoder = instantiate(config, charset=CHARSET)
     assert decoder.kind == name
     assert decoder(peaky([1, 0, 2]), torch.tensor([3])).texts == ["ab"]
+    if name == "beam":  # the measured default travels with the config
+        assert config.oov_penalty == DEFAULT_OOV_PENALTY

@@ -144,6 +144,79 @@ def test_lexicon_falls_back_to_the_unconstrained_result_when_nothing_fits():
     assert result.hypotheses[1] == unconstrained.hypotheses[1]
 
 
+def oov_words(string, words, space):
+    """Parts of ``string`` between space tokens (empty ones included) that are not ``words``."""
+    parts, part = [], []
+    for token in string:
+        if token == space:
+            parts.append(tuple(part))
+            part = []
+        else:
+            part.append(token)
+    return sum(p not in words for p in [*parts, tuple(part)])
+
+
+@pytest.mark.parametrize("penalty", [0.5, 2.0])
+@pytest.mark.parametrize("space", [None, 3])
+def test_oov_penalty_ranks_like_brute_force(penalty, space):
+    words = [(1,), (2, 1), (1, 2, 1)]
+    log_probs = random_log_probs(5, 1, 4, seed=14, scale=0.8)
+    scored = {s: lp - penalty * oov_words(s, words, space)
+              for s, lp in brute_force(log_probs[:, 0]).items()}
+    expected = ranked(scored)[:5]
+    result = prefix_beam_search(log_probs, [5], beam_width=400, top_n=5,
+                                lexicon=Lexicon(words, space=space), oov_penalty=penalty, **FULL)
+    assert result.lexicon_fallback == [False]
+    assert len({oov_words(s, words, space) for s, _ in expected}) > 1  # OOV and words compete
+    assert [tuple(h.tokens) for h in result.hypotheses[0]] == [s for s, _ in expected]
+    for hyp, (string, score) in zip(result.hypotheses[0], expected):
+        assert hyp.score == pytest.approx(score, abs=1e-9)
+        assert hyp.log_prob - hyp.score == pytest.approx(penalty * oov_words(string, words, space))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_oov_penalty_is_a_likelihood_ratio_threshold(seed):
+    log_probs = random_log_probs(4, 1, 3, seed)
+    strings = ranked(brute_force(log_probs[:, 0]))
+    free, free_lp = strings[0]
+    word, word_lp = strings[3]  # the lexicon's only word, less probable than the free reading
+    gap = free_lp - word_lp
+    assert gap > 0.1
+    decoded = {
+        penalty: prefix_beam_search(log_probs, [4], beam_width=64, lexicon=Lexicon([word]),
+                                    oov_penalty=penalty, **FULL).tokens[0]
+        for penalty in (gap - 0.1, gap + 0.1)
+    }
+    assert tuple(decoded[gap - 0.1]) == free  # the lexicon word is too improbable: kept as read
+    assert tuple(decoded[gap + 0.1]) == word  # within exp(penalty) of the reading: corrected
+
+
+def test_oov_penalty_zero_ignores_the_lexicon_and_none_restricts_to_it():
+    log_probs = random_log_probs(12, 4, 5, seed=8)
+    lengths = [12, 10, 6, 12]
+    words = [(1, 2), (3,), (2, 2, 1)]
+    lexicon = Lexicon(words, space=4)
+    free = prefix_beam_search(log_probs, lengths, top_n=3)
+    assert prefix_beam_search(log_probs, lengths, top_n=3, lexicon=lexicon, oov_penalty=0.0) == free
+    strict = prefix_beam_search(log_probs, lengths, top_n=3, lexicon=lexicon)
+    infinite = prefix_beam_search(log_probs, lengths, top_n=3, lexicon=lexicon,
+                                  oov_penalty=math.inf)
+    assert infinite == strict != free
+    assert strict.lexicon_fallback.count(False) >= 2
+    for b, hyps in enumerate(strict.hypotheses):
+        if not strict.lexicon_fallback[b]:
+            assert all(oov_words(h.tokens, words, 4) == 0 for h in hyps)
+
+
+def test_oov_penalty_never_needs_the_fallback():
+    log_probs = random_log_probs(5, 2, 3, seed=2)
+    lexicon = Lexicon([(1, 2, 1)])  # needs 3 frames: sample 1 has only 2
+    result = prefix_beam_search(log_probs, [5, 2], top_n=2, lexicon=lexicon, oov_penalty=3.0)
+    assert result.lexicon_fallback == [False, False]
+    for hyp in result.hypotheses[1]:  # every string of sample 1 is out of the lexicon
+        assert hyp.score == pytest.approx(hyp.log_prob - 3.0)
+
+
 def bigram_log_prob(words, string, num_classes, k):
     """Independent add-k bigram over the non-blank classes, context padded with a start mark."""
     pairs, contexts = Counter(), Counter()
@@ -238,6 +311,8 @@ def test_cuda_input_gives_the_cpu_result():
         ({"lexicon": Lexicon([(1, 5)])}, r"ids \[5\]"),
         ({"prior": CharNgramPrior([(1,)], num_classes=5)}, "prior was built for 5"),
         ({"blank": 3}, "blank 3"),
+        ({"oov_penalty": -1.0}, "oov_penalty"),
+        ({"oov_penalty": math.nan}, "oov_penalty"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(kwargs, message):

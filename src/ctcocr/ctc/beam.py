@@ -6,8 +6,20 @@ Per frame, every prefix either stays (blank, or a repeat of its last label) or i
 label ``c`` (from ``p_b`` only when ``c`` repeats the last label, so that "aa" needs a blank in
 between). Extensions that reach a prefix already in the beam are merged into it. The
 ``beam_width`` best prefixes by score survive; the score is
-``log(p_b + p_nb) + prior_weight * log P_prior(prefix)`` (shallow fusion: the prior's term is added
-when a label is appended).
+``log(p_b + p_nb) + prior_weight * log P_prior(prefix) - oov_penalty * OOV words(prefix)`` (shallow
+fusion: the prior's term is added when a label is appended).
+
+A lexicon either constrains the search (``oov_penalty=None``: prefixes that cannot become a sequence
+of lexicon words are never created) or biases it (``oov_penalty`` a number of nats): every word,
+i.e. every space-separated part of the output, that is not in the lexicon costs ``oov_penalty``
+once, paid when the word leaves the trie (a label no lexicon word continues with) or when it ends
+(a space or the end of the line) on a trie node that is not a word. The cost of a string only
+depends on the string, so merging prefixes stays exact. For a one-word line this is a likelihood
+ratio test: the best lexicon word ``w`` beats the best free reading ``v`` iff
+``log P(w | x) >= log P(v | x) - oov_penalty``, i.e. a lexicon word is accepted unless the model
+reads something outside the lexicon ``exp(oov_penalty)`` times more probably. Equivalently, the
+lexicon is a language model mixing "a lexicon word" with "any string" at a prior odds of
+``exp(-oov_penalty)`` per word.
 
 Per-frame work is vectorised with numpy over the batch, the beam and the candidate classes; the
 prefixes themselves live in a tree shared by the whole batch (the Python part is O(B * beam) per
@@ -24,10 +36,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ctcocr.ctc._inputs import Lengths, as_lengths
+from ctcocr.ctc.inputs import Lengths, as_lengths
 from ctcocr.ctc.lexicon import CharNgramPrior, Lexicon
 
 _NO_NODE = -1
+_OOV = -2  # trie state of a prefix whose last word has left the lexicon
 
 
 class Hypothesis(NamedTuple):
@@ -38,8 +51,8 @@ class Hypothesis(NamedTuple):
     log_prob: float
     """``log P(tokens | x)``, the sum over all alignments (= ``-ctc_loss(tokens)``), exact."""
     score: float
-    """Ranking key: ``log_prob + prior_weight * prior.log_prob(tokens)`` (``log_prob`` without
-    a prior)."""
+    """Ranking key: ``log_prob + prior_weight * prior.log_prob(tokens) - oov_penalty * (words
+    of ``tokens`` not in the lexicon)`` (``log_prob`` without a prior or an OOV penalty)."""
 
 
 class BeamSearchResult(NamedTuple):
@@ -50,7 +63,8 @@ class BeamSearchResult(NamedTuple):
     distinct strings, or fewer lexicon-valid ones)."""
     lexicon_fallback: list[bool]
     """Per sample, True when a lexicon was given but no hypothesis fitted it, so ``hypotheses``
-    holds the unconstrained result. Always False without a lexicon."""
+    holds the unconstrained result. Always False without a lexicon or with a finite
+    ``oov_penalty`` (every string fits then)."""
 
     @property
     def tokens(self) -> list[list[int]]:
@@ -67,6 +81,7 @@ def prefix_beam_search(
     lexicon: Lexicon | None = None,
     prior: CharNgramPrior | None = None,
     prior_weight: float = 0.0,
+    oov_penalty: float | None = None,
     prune_top_k: int | None = 16,
     prune_log_prob: float | None = -20.0,
 ) -> BeamSearchResult:
@@ -78,11 +93,15 @@ def prefix_beam_search(
         beam_width: prefixes kept per frame.
         top_n: hypotheses returned per sample, in [1, beam_width].
         blank: index of the blank class.
-        lexicon: restricts outputs to lexicon words (see :class:`Lexicon`): prefixes that cannot
-            become words are never created. When no final hypothesis of a sample is valid, that
-            sample is decoded again without the lexicon and flagged in ``lexicon_fallback``.
+        lexicon: restricts outputs to lexicon words (see :class:`Lexicon`), or with
+            ``oov_penalty`` prefers them. Restricted, prefixes that cannot become words are never
+            created, and when no final hypothesis of a sample is valid, that sample is decoded
+            again without the lexicon and flagged in ``lexicon_fallback``.
         prior: character n-gram prior, used when ``prior_weight != 0``.
         prior_weight: weight of ``log P_prior`` in the score.
+        oov_penalty: with a lexicon, ``None`` to restrict the output to lexicon words, or the
+            cost in nats (>= 0) of each output word not in the lexicon (see the module's
+            docstring); 0 makes the lexicon irrelevant and ``inf`` acts as ``None``.
         prune_top_k: per frame, extend only with the ``prune_top_k`` most probable non-blank
             classes; ``None`` for all.
         prune_log_prob: per frame, extend only with classes whose log-probability is at least
@@ -96,13 +115,16 @@ def prefix_beam_search(
     """
     lengths = _check_arguments(log_probs, input_lengths, beam_width, top_n, blank, prune_top_k)
     _check_word_models(lexicon, prior, log_probs.size(2), blank)
+    if oov_penalty is not None and not oov_penalty >= 0:
+        raise ValueError(f"oov_penalty must be >= 0 or None, got {oov_penalty}")
     scores = log_probs.detach().to("cpu", torch.float64)
     bad = scores.isnan().any(2).any(0).nonzero().flatten().tolist()
     if bad:
         raise ValueError(f"log_probs of samples {bad} contain NaN")
     search = _BeamSearch(
         scores.numpy(), lengths.numpy(), beam_width, blank,
-        prior if prior_weight != 0 else None, prior_weight, prune_top_k, prune_log_prob,
+        prior if prior_weight != 0 else None, prior_weight, oov_penalty, prune_top_k,
+        prune_log_prob,
     )
     everyone = np.arange(log_probs.size(1))
     finals = search.run(everyone, lexicon)
@@ -175,7 +197,7 @@ class _Beam(NamedTuple):
     last: np.ndarray  # (N, W) int, last label of the prefix, -1 for none
     p_b: np.ndarray  # (N, W) float64, log P(prefix, alignment ends in blank)
     p_nb: np.ndarray  # (N, W) float64, log P(prefix, alignment ends in its last label)
-    fusion: np.ndarray  # (N, W) float64, prior_weight * log P_prior(prefix)
+    fusion: np.ndarray  # (N, W) float64, prior and OOV terms of the prefix's score
 
 
 class _BeamSearch:
@@ -190,11 +212,14 @@ class _BeamSearch:
         blank: int,
         prior: CharNgramPrior | None,
         prior_weight: float,
+        oov_penalty: float | None,
         prune_top_k: int | None,
         prune_log_prob: float | None,
     ):
         self.log_probs, self.lengths, self.blank = log_probs, lengths, blank
         self.beam_width, self.prior, self.prior_weight = beam_width, prior, prior_weight
+        # score term of a word that leaves the lexicon: -inf forbids it
+        self.oov_cost = -math.inf if oov_penalty is None else -oov_penalty
         self.labels = np.delete(np.arange(log_probs.shape[2]), blank)
         self.prune_top_k = prune_top_k if prune_top_k and prune_top_k < len(self.labels) else None
         self.prune_log_prob = prune_log_prob
@@ -203,12 +228,12 @@ class _BeamSearch:
         self.children: dict[tuple[int, int], int] = {}
         self.prior_rows: dict[int, np.ndarray] = {}
         self.lexicon: Lexicon | None = None
-        self.lex_node: dict[int, int] = {}
-        self.allowed_rows: dict[int | None, np.ndarray] = {}
+        self.lex_node: dict[int, int] = {}  # prefix node -> trie node of its last word, or _OOV
+        self.lexicon_rows: dict[int, np.ndarray] = {}
 
     def run(self, samples: np.ndarray, lexicon: Lexicon | None) -> list[list[_Final]]:
         """Search ``samples`` (indices into the batch) -> per sample, its valid final prefixes."""
-        self.lexicon, self.allowed_rows = lexicon, {}
+        self.lexicon, self.lexicon_rows = lexicon, {}
         self.lex_node = {0: lexicon.root} if lexicon is not None else {}
         log_probs, lengths = self.log_probs[:, samples], self.lengths[samples]
         shape = (len(samples), self.beam_width)
@@ -223,14 +248,16 @@ class _BeamSearch:
             beam = self._step(beam, frame)
 
         total = np.logaddexp(beam.p_b, beam.p_nb)
-        return [
-            [
-                _Final(self.prefix[node], float(total[i, w]), float(beam.fusion[i, w]))
-                for w, node in enumerate(beam.nodes[i].tolist())
-                if node != _NO_NODE and (lexicon is None or lexicon.is_word(self.lex_node[node]))
-            ]
-            for i in range(len(samples))
-        ]
+        finals: list[list[_Final]] = []
+        for i in range(len(samples)):
+            final = []
+            for w, node in enumerate(beam.nodes[i].tolist()):
+                end = self._end_cost(node) if node != _NO_NODE else -math.inf
+                if end > -math.inf:
+                    final.append(_Final(self.prefix[node], float(total[i, w]),
+                                        float(beam.fusion[i, w]) + end))
+            finals.append(final)
+        return finals
 
     def _step(self, beam: _Beam, frame: np.ndarray) -> _Beam:
         """One frame (N, C): stay or extend every prefix, keep the W best by score."""
@@ -251,9 +278,9 @@ class _BeamSearch:
         stay_nb[bi, wi] = np.logaddexp(stay_nb[bi, wi], from_parent + frame[bi, label])
         merged, merged_k = np.nonzero(labels[bi] == label[:, None])
         extend[bi[merged], pw[merged], merged_k] = -math.inf
-        if self.lexicon is not None:
-            extend[~self._per_label(self._allowed_row, beam.nodes, labels)] = -math.inf
         extend_fusion = np.broadcast_to(beam.fusion[:, :, None], extend.shape)
+        if self.lexicon is not None:
+            extend_fusion = extend_fusion + self._per_label(self._lexicon_row, beam.nodes, labels)
         if self.prior is not None:
             extend_fusion = extend_fusion + self.prior_weight * self._per_label(
                 self._prior_row, beam.nodes, labels)
@@ -314,7 +341,12 @@ class _BeamSearch:
             self.prefix.append(self.prefix[node] + (token,))
             self.parent.append(node)
         if self.lexicon is not None and found not in self.lex_node:
-            self.lex_node[found] = self.lexicon.step(self.lex_node[node], token)
+            parent = self.lex_node[node]
+            if token == self.lexicon.space:
+                self.lex_node[found] = self.lexicon.root
+            else:
+                step = self.lexicon.step(parent, token) if parent != _OOV else None
+                self.lex_node[found] = _OOV if step is None else step
         return found
 
     def _parents_in_beam(self, nodes: np.ndarray) -> np.ndarray:
@@ -333,15 +365,28 @@ class _BeamSearch:
         values = [row_of(node)[labels] for node, labels in zip(nodes.ravel().tolist(), per_slot)]
         return np.stack(values).reshape(*nodes.shape, -1)
 
-    def _allowed_row(self, node: int) -> np.ndarray:
-        """(C,) bool, labels the lexicon allows after the prefix ``node`` (none for a free slot)."""
-        lex_node = self.lex_node[node] if node != _NO_NODE else None
-        row = self.allowed_rows.get(lex_node)
+    def _lexicon_row(self, node: int) -> np.ndarray:
+        """(C,) score term of appending each label to the prefix ``node``: 0 where the lexicon
+        allows it (or the current word is already out of it, or ``node`` is a free slot), else the
+        OOV cost (-inf when the lexicon is a restriction)."""
+        lex_node = self.lex_node[node] if node != _NO_NODE else _OOV
+        row = self.lexicon_rows.get(lex_node)
         if row is None:
-            row = self.allowed_rows[lex_node] = np.zeros(self.log_probs.shape[2], dtype=bool)
-            if lex_node is not None:
-                row[self.lexicon.allowed(lex_node)] = True
+            row = np.zeros(self.log_probs.shape[2])
+            if lex_node != _OOV:
+                row[:] = self.oov_cost
+                # allowed() holds the space only after a word: a word ending off the lexicon pays
+                row[self.lexicon.allowed(lex_node)] = 0.0
+            self.lexicon_rows[lex_node] = row
         return row
+
+    def _end_cost(self, node: int) -> float:
+        """Score term of ending the output at the prefix ``node``: 0 without a lexicon or when
+        its last word is a lexicon word or already out of it, else the OOV cost."""
+        if self.lexicon is None:
+            return 0.0
+        lex_node = self.lex_node[node]
+        return 0.0 if lex_node == _OOV or self.lexicon.is_word(lex_node) else self.oov_cost
 
     def _prior_row(self, node: int) -> np.ndarray:
         """(C,) prior log P(label | prefix ``node``); zeros for a free slot."""
