@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: install train test test-slow test-wheel bench clean
+.PHONY: install train test test-slow test-wheel bench eval-real clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,19 @@ test-slow: $(STAMP)
 ## CTC loss benchmark: built-in vs ours (table + JSON)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench_ctc.py --json logs/bench_ctc.json
+
+## evaluate a checkpoint on the real printed lines of data/real_lines (measuring only, never tuning):
+## prints the metrics, then samples, CER and exact match per kind of document and overall; the
+## run folder (logs/eval_real/runs/<time>) gets by_group.csv and worst_lines.png.
+## make eval-real CKPT=path/to.ckpt [ARGS="decoder=beam"]
+ifneq ($(filter eval-real,$(MAKECMDGOALS)),)
+ifeq ($(CKPT),)
+$(error eval-real needs the checkpoint: make eval-real CKPT=path/to.ckpt)
+endif
+endif
+eval-real: $(STAMP)
+	$(BIN)/ctcocr-eval "ckpt_path='$(CKPT)'" data=folder data.val=data/real_lines split=val \
+		temperature_split=null task_name=eval_real extras.print_config=false $(ARGS)
 
 clean:
 	rm -rf logs outputs multirun .pytest_cache

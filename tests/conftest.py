@@ -10,6 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+import ctcocr.cli.common  # noqa: F401 - registers the config resolvers the configs use
 from ctcocr.resources import CONFIG_DIR
 
 #: Overrides that make any train config tiny: seconds on a CPU, no logs outside tmp_path.

@@ -16,8 +16,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from ctcocr.data.errors import DatasetError
 from ctcocr.recognition.recognizer import ModelFileError
+from ctcocr.training.precision import if_native_bf16
 
 log = logging.getLogger(__name__)
+# ${if_native_bf16:A,B} in the configs: A where the CPU has native bfloat16 kernels, else B
+OmegaConf.register_new_resolver("if_native_bf16", if_native_bf16, replace=True)
 Task = TypeVar("Task", bound=Callable[..., Any])
 
 

@@ -1,8 +1,16 @@
 """Evaluate a recognizer on a dataloader: text metrics, sequence confidences and their calibration
 (:mod:`~ctcocr.evaluation.scores`), alignment behaviour, post-hoc temperature scaling, per-sample
-predictions, and the report files."""
+predictions, text metrics per group of samples, and the report files."""
 
-from ctcocr.evaluation.metrics import N_BINS, calibration_metrics, evaluate, evaluate_outputs
+from ctcocr.evaluation.metrics import (
+    N_BINS,
+    UNGROUPED,
+    calibration_metrics,
+    evaluate,
+    evaluate_outputs,
+    group_metrics,
+    sample_group,
+)
 from ctcocr.evaluation.outputs import (
     ALIGNMENT_SAMPLES,
     BatchOutputs,
@@ -10,11 +18,18 @@ from ctcocr.evaluation.outputs import (
     fit_outputs_temperature,
 )
 from ctcocr.evaluation.report import (
+    GROUP_FIELDS,
     ROW_FIELDS,
+    WORST_LINES,
     evaluate_and_report,
+    format_groups,
     format_metrics,
+    images_to_keep,
+    worst_rows,
     write_alignments,
+    write_groups,
     write_report,
+    write_worst_lines,
 )
 from ctcocr.evaluation.scores import SequenceScores, sequence_scores
 from ctcocr.evaluation.sets import evaluate_sets, split_loader
@@ -22,8 +37,11 @@ from ctcocr.evaluation.statistics import CalibrationStatistics
 
 __all__ = [
     "ALIGNMENT_SAMPLES",
+    "GROUP_FIELDS",
     "N_BINS",
     "ROW_FIELDS",
+    "UNGROUPED",
+    "WORST_LINES",
     "BatchOutputs",
     "CalibrationStatistics",
     "SequenceScores",
@@ -34,9 +52,16 @@ __all__ = [
     "evaluate_outputs",
     "evaluate_sets",
     "fit_outputs_temperature",
+    "format_groups",
     "format_metrics",
+    "group_metrics",
+    "images_to_keep",
+    "sample_group",
     "sequence_scores",
     "split_loader",
+    "worst_rows",
     "write_alignments",
+    "write_groups",
     "write_report",
+    "write_worst_lines",
 ]

@@ -1,9 +1,12 @@
 """Metrics of collected outputs: text accuracy, calibration of the sequence confidences, frame
-statistics, and the same at a fitted temperature; with one row per sample."""
+statistics, and the same at a fitted temperature; with one row per sample; text accuracy per group
+of samples (the first folder of a folder dataset's image paths)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -29,6 +32,12 @@ if TYPE_CHECKING:
     from ctcocr.recognition.recognizer import LineReader
 
 N_BINS = 15
+
+#: The group of samples outside any folder: synthetic, LMDB, top-level images of a folder dataset.
+UNGROUPED = "ungrouped"
+
+# a folder dataset's source: "<label file>:<line> (<image path relative to the folder>)"
+_FOLDER_SOURCE = re.compile(r"^.*:\d+ \((?P<path>.+)\)$")
 
 
 def calibration_metrics(conf: Tensor, correct: Tensor, suffix: str = "") -> dict[str, float]:
@@ -113,3 +122,31 @@ def evaluate(
     """Predict every sample of ``loader``; return :func:`evaluate_outputs`'s metrics and rows."""
     outputs = collect_outputs(recognizer, loader, device, precision, keep_images=0)
     return evaluate_outputs(outputs, recognizer.charset, temperature, decoder)
+
+
+def sample_group(source: str) -> str:
+    """The first folder of a folder-dataset sample's image path (``camera_book`` for
+    ``data/real_lines/gt.txt:50 (camera_book/p1_l03.png)``); :data:`UNGROUPED` for other sources
+    and for images at the top of the folder."""
+    match = _FOLDER_SOURCE.match(source)
+    if match is None:
+        return UNGROUPED
+    parts = PurePosixPath(match["path"].replace("\\", "/")).parts
+    return parts[0] if len(parts) > 1 else UNGROUPED
+
+
+def group_metrics(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, float | int]]:
+    """Text metrics of each group of rows (by :func:`sample_group` of the row's ``source``), in
+    group-name order: ``samples`` and :class:`~ctcocr.metrics.TextMetrics`' ``acc, acc_ci, cer,
+    ned``."""
+    texts: dict[str, tuple[list[str], list[str]]] = {}
+    for row in rows:
+        predictions, labels = texts.setdefault(sample_group(row["source"]), ([], []))
+        predictions.append(row["prediction"])
+        labels.append(row["label"])
+    groups: dict[str, dict[str, float | int]] = {}
+    for name in sorted(texts):
+        metric = TextMetrics(sync_on_compute=False)
+        metric.update(*texts[name])
+        groups[name] = {"samples": len(texts[name][0]), **metric.compute()}
+    return groups

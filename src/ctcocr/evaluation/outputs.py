@@ -30,7 +30,8 @@ def _to_device(batch: dict[str, Any], device: str) -> dict[str, Any]:
 class BatchOutputs:
     """One batch's model outputs on the CPU: log_probs (T, B, C) float32, lengths (B,),
     targets (B, L), target_lengths (B,), texts and sources (B); images (b, 1, H, W) and widths (b,)
-    only for the first ``b`` samples kept for pictures (b may be 0)."""
+    only for the first ``b`` samples kept for pictures (b may be 0; b = B when every image is
+    kept)."""
 
     log_probs: Tensor
     lengths: Tensor
@@ -44,10 +45,11 @@ class BatchOutputs:
 
 def collect_outputs(
     recognizer: LineReader, loader: Iterable[dict[str, Any]], device: str = "cpu",
-    precision: str | int = "32-true", keep_images: int = ALIGNMENT_SAMPLES,
+    precision: str | int = "32-true", keep_images: int | None = ALIGNMENT_SAMPLES,
 ) -> list[BatchOutputs]:
     """Run the model over ``loader`` and keep every batch's log-probabilities (renormalised in
-    float32 after bf16 autocast) and labels; images of the first ``keep_images`` samples."""
+    float32 after bf16 autocast) and labels; images of the first ``keep_images`` samples (None:
+    of every sample, float32 at the batch's padded width, e.g. 128 KiB for a 32 x 1024 line)."""
     recognizer = on_device(recognizer, device)
     outputs = []
     with inference_context(device, precision):
@@ -56,7 +58,8 @@ def collect_outputs(
                 continue  # every sample of this batch was skipped by the bad-sample policy
             moved = _to_device(batch, device)
             log_probs, lengths = recognizer(moved["images"], moved["widths"])
-            kept = max(0, keep_images - sum(len(o.texts) for o in outputs))
+            seen = sum(len(o.texts) for o in outputs)
+            kept = None if keep_images is None else max(0, keep_images - seen)
             outputs.append(BatchOutputs(
                 log_probs=log_probs.float().log_softmax(-1).cpu(), lengths=lengths.cpu(),
                 targets=batch["targets"], target_lengths=batch["target_lengths"],

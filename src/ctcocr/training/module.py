@@ -20,12 +20,12 @@ from ctcocr.metrics.alignment_plots import alignment_figure, figure_to_tensor, p
 from ctcocr.recognition.recognizer import PREPROCESSING_KEYS, Recognizer
 
 log = logging.getLogger(__name__)
+ALIGNMENT_IMAGES = 4  # validation samples drawn in the TensorBoard alignment picture
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:
     """A resolved plain-dict copy of a config node (hyperparameters stored in checkpoints)."""
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-ALIGNMENT_IMAGES = 4  # validation samples drawn in the TensorBoard alignment picture
 
 
 class RecognizerModule(LightningModule):
@@ -72,6 +72,7 @@ class RecognizerModule(LightningModule):
 
     @property
     def charset(self) -> Charset:
+        """The recognizer's classes."""
         return self.recognizer.charset
 
     def forward(self, images: Tensor, widths: Tensor) -> tuple[Tensor, Tensor]:
