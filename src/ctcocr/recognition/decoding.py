@@ -34,7 +34,7 @@ class Decoded(NamedTuple):
 
 #: Default ``oov_penalty`` of :class:`TextDecoder` (nats), measured with
 #: ``scripts/compare_decoders.py`` (see ``configs/decoder/beam.yaml``).
-DEFAULT_OOV_PENALTY = 6.0
+DEFAULT_OOV_PENALTY = 4.0
 
 
 class TextDecoder:
