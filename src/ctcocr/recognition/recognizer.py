@@ -16,9 +16,9 @@ from hydra.utils import instantiate
 from torch import Tensor, nn
 
 from ctcocr.data.charset import Charset
-from ctcocr.data.transforms import Augment, LineTransform
 
-#: The preprocessing settings a recognizer carries: the arguments of :class:`LineTransform`.
+#: The preprocessing settings a recognizer carries: the arguments of
+#: :class:`~ctcocr.data.transforms.LineTransform`.
 PREPROCESSING_KEYS = ("height", "min_width", "max_width")
 #: Prefix of the recognizer's weights in a training checkpoint's state dict.
 STATE_PREFIX = "recognizer."
@@ -43,7 +43,7 @@ class Recognizer(nn.Module):
     Args:
         model: images (B, 1, H, W) -> log-probabilities (T, B, C), with ``output_lengths(widths)``.
         charset: the classes (``model`` scores ``charset.num_classes`` of them).
-        preprocessing: :class:`LineTransform`'s settings (``height``, ``min_width``, ``max_width``).
+        preprocessing: ``LineTransform``'s settings (``height``, ``min_width``, ``max_width``).
         model_config: the Hydra config that built ``model`` (stored in checkpoints and ONNX files).
     """
 
@@ -95,10 +95,6 @@ class Recognizer(nn.Module):
     def height(self) -> int:
         """Height in pixels of the images the network reads."""
         return int(self.preprocessing["height"])
-
-    def transform(self, augment: Augment | None = None) -> LineTransform:
-        """The image preparation this recognizer was trained with."""
-        return LineTransform(**self.preprocessing, augment=augment)
 
     def metadata(self) -> dict[str, Any]:
         """What makes a saved model self-contained: charset, preprocessing and model configs."""
