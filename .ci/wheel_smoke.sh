@@ -121,6 +121,7 @@ checks = {
     "CONFIG_DIR": Path(resources.CONFIG_DIR) / "train.yaml",
     "FONT_DIR": Path(resources.FONT_DIR),
     "WORDS_FILE": Path(resources.WORDS_FILE),
+    "CORPUS_FILE": Path(resources.CORPUS_FILE),
 }
 bad = False
 for name, path in checks.items():

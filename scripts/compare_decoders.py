@@ -1,9 +1,9 @@
 """What beam search and a lexicon change: one checkpoint, several decoders, per kind of text.
 
 The network runs once per batch; each decoder reads the same log-probabilities. With the synthetic
-data (the default), each of the renderer's text kinds (dictionary words, phrases, numbers, random
-strings) is its own set of lines, beside the renderer's default mix of them; any other data config
-is one set. Prints a Markdown table of exact-match word accuracy per set and decoder (with the
+data (the default), each of the renderer's text kinds (prose lines, dictionary words, phrases,
+numbers, random strings) is its own set of lines, beside the renderer's default mix of them; any
+other data config is one set. Prints a Markdown table of exact-match word accuracy per set and decoder (with the
 decoding speed) and writes every metric (accuracy exact and case-insensitive, CER, lines/s) as
 JSON. Decoders: greedy, beam, beam + lexicon restricted to its words (``oov_penalty`` null), beam +
 lexicon with each ``--oov-penalty``, and beam + lexicon + trigram prior at the first penalty.
@@ -40,7 +40,7 @@ from ctcocr.recognition.decoding import DEFAULT_OOV_PENALTY
 from ctcocr.resources import CONFIG_DIR
 
 #: The renderer's text kinds (``TextConfig`` weights); "mixed" keeps the data config's own mix.
-KINDS = ("word", "phrase", "number", "random")
+KINDS = ("line", "word", "phrase", "number", "random")
 
 
 def renderer_vocabulary(path: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Files shipped inside the package: the Hydra configs, the committed fonts and the word list.
+"""Files shipped inside the package: the Hydra configs, the committed fonts, the word list and the prose corpus.
 
 They are found through :mod:`importlib.resources`, so an installed wheel works like a checkout.
 """
@@ -16,3 +16,5 @@ CONFIG_DIR = str(_ROOT / "configs")
 FONT_DIR = _ROOT / "resources" / "fonts"
 #: Every second ASCII alphabetic word of SCOWL's american-english list (``words.LICENSE``).
 WORDS_FILE = _ROOT / "resources" / "words.txt"
+#: Public-domain English prose, one paragraph a line (``corpus.LICENSE``; scripts/build_corpus.py).
+CORPUS_FILE = _ROOT / "resources" / "corpus.txt.gz"

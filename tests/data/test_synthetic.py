@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import string
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,9 @@ from torch.utils.data import DataLoader
 
 from ctcocr.data.sample import Sample
 from ctcocr.data.synthetic import SyntheticLines, TextSampler, split_fonts, usable_fonts
-from ctcocr.data.synthetic.degrade import affine
+from ctcocr.data.synthetic.corpus import ProseExcerpts, load_corpus
+from ctcocr.data.synthetic.degrade import affine, curve
+from ctcocr.data.synthetic.text import TextConfig
 from ctcocr.data.synthetic.fonts import BUILTIN, SYSTEM_FONT_DIRS, font_problem
 
 CHARS = string.digits + string.ascii_letters + string.punctuation + " "
@@ -44,7 +47,7 @@ def test_labels_are_nonempty_stripped_and_within_the_charset():
         data = lines(size=400, chars=chars)
         for index in range(len(data)):
             text = data.text(index)
-            assert text and text == text.strip() and len(text) <= 25, (chars, text)
+            assert text and text == text.strip() and len(text) <= TextConfig().max_length, text
             assert set(text) <= set(chars), (chars, text)
 
 
@@ -58,8 +61,41 @@ def test_text_mix_contains_every_kind():
     assert any(t.isalpha() and t.islower() for t in texts)
 
 
+def test_most_lines_are_prose_excerpts_of_line_length():
+    data = lines(size=300)
+    texts = [data.text(i) for i in range(len(data))]
+    corpus = load_corpus()
+    prose = [t for t in texts if t in corpus and " " in t]
+    assert len(prose) > 0.5 * len(texts)
+    low, high = TextConfig().line_length
+    assert np.median([len(t) for t in prose]) >= (low + high) / 2 - 5
+    assert max(len(t) for t in prose) <= high
+
+
+def test_excerpts_are_whole_words_of_one_paragraph():
+    text = "alpha beta gamma delta\nepsilon zeta eta theta iota\nsupercalifragilistic"
+    excerpts = ProseExcerpts((5, 12), text)
+    words = set(text.split())
+    rng = np.random.default_rng(0)
+    drawn = [excerpts.sample(rng) for _ in range(300)]
+    assert all("\n" not in d and 1 <= len(d) <= 12 for d in drawn)
+    cut = [d for d in drawn if d not in words and " " not in d]
+    assert cut and all("supercalifragilistic".startswith(d) for d in cut)  # a long word is cut
+    assert all(set(d.split()) <= words for d in drawn if d not in cut)
+    assert {d.split()[0] for d in drawn} >= {"alpha", "gamma", "epsilon", "iota"}
+
+
+def test_line_numbers_put_a_number_into_an_excerpt():
+    with_numbers = {"line": 1.0, "word": 0, "random": 0, "number": 0, "phrase": 0,
+                    "line_numbers": 1.0}
+    sampler = TextSampler(CHARS, with_numbers)
+    rng = np.random.default_rng(1)
+    texts = [sampler.sample(rng) for _ in range(50)]
+    assert all(any(c.isdigit() for c in t) for t in texts)
+
+
 def test_charset_without_lowercase_gets_uppercase_words():
-    words_only = {"word": 1.0, "random": 0, "number": 0, "phrase": 0, "case_fold": False}
+    words_only = {"line": 0, "word": 1.0, "random": 0, "number": 0, "phrase": 0, "case_fold": False}
     sampler = TextSampler(string.ascii_uppercase, words_only)
     rng = np.random.default_rng(0)
     words = [sampler.sample(rng) for _ in range(50)]
@@ -80,7 +116,9 @@ def test_case_fold_draws_both_cases_and_labels_in_the_charset_case():
 @pytest.mark.parametrize("text, message", [
     ({"words": 1.0}, "unknown text config keys"),
     ({"word": -1.0}, "weights must be >= 0"),
-    ({"word": 0, "random": 0, "number": 0, "phrase": 0}, "one > 0"),
+    ({"line": 0, "word": 0, "random": 0, "number": 0, "phrase": 0}, "one > 0"),
+    ({"line_length": [30, 20]}, "line_length"),
+    ({"line_numbers": 2.0}, "line_numbers"),
     ({"case_weights": {"lower": 0}}, "case_weights"),
     ({"random_length": [3, 2]}, "random_length"),
 ])
@@ -182,3 +220,23 @@ def test_affine_is_exact_at_identity_and_keeps_all_ink():
     moved = 255.0 - np.asarray(affine(image, 2.0, 0.15, 1.1, fill=255), dtype=float)
     assert moved.sum() == pytest.approx(1.1 * ink.sum(), rel=0.02)
     assert moved[0].max() < 255 and moved[:, 0].max() < 255  # nothing pushed past the edges
+
+
+def test_curve_shifts_columns_and_is_exact_at_zero_amplitude():
+    image = Image.new("L", (100, 40), 255)
+    image.paste(0, (0, 18, 100, 22))  # a horizontal bar
+    assert curve(image, 0.0, 0.3, 1.0, fill=255).tobytes() == image.tobytes()
+    bent = np.asarray(curve(image, 6.0, 0.0, 0.5, fill=255))
+    rows = [int(np.flatnonzero(bent[:, x] == 0)[0]) for x in range(100)]
+    assert rows[0] == 18 and max(rows) == 24  # a half period of a sine: down by 6 in the middle
+    assert (bent == 0).sum() == 400  # nothing pushed past the edges
+
+
+def test_the_prose_corpus_holds_no_line_of_the_real_development_set():
+    """The real lines measure generalisation: none may be in the text the renderer draws."""
+    gt = Path(__file__).parents[2] / "data" / "real_lines" / "gt.txt"
+    labels = [line.split("\t", 1)[1] for line in gt.read_text(encoding="utf-8").splitlines()]
+    corpus = " ".join(load_corpus().split())
+    assert len(labels) >= 150
+    leaked = [label for label in labels if " ".join(label.split()) in corpus]
+    assert not leaked

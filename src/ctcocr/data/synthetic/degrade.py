@@ -1,5 +1,8 @@
-"""Scan- and camera-like degradations of a rendered text line. ``strength`` scales every chance
-and magnitude: 0 leaves the image untouched, 1 is the training default, 2 is heavy."""
+"""Print-, scan- and camera-like degradations of a rendered text line. ``strength`` scales every
+chance and magnitude: 0 leaves the image untouched, 1 is the training default, 2 is heavy.
+
+Plain Pillow and numpy, about 1 ms a line: the training loop renders in the main process, and the
+scan-simulation libraries measured slower per line (see the README's data section)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ import math
 import numpy as np
 from PIL import Image, ImageFilter
 
-MIN_LOW_RES_HEIGHT = 14  # resolution loss keeps at least this many pixel rows
+MIN_LOW_RES_HEIGHT = 12  # resolution loss keeps at least this many pixel rows
+MIN_FADED_CONTRAST = 45  # fading keeps the ink at least this many gray levels below the paper
 
 
 def _chance(rng: np.random.Generator, p: float) -> bool:
@@ -32,6 +36,42 @@ def affine(image: Image.Image, angle_deg: float, shear: float, x_scale: float,
     size = (max(1, math.ceil(high[0] - low[0])), max(1, math.ceil(high[1] - low[1])))
     return image.transform(size, Image.Transform.AFFINE, data, Image.Resampling.BILINEAR,
                            fillcolor=fill)
+
+
+def curve(image: Image.Image, amplitude: float, phase: float, periods: float,
+          fill: int) -> Image.Image:
+    """Shift each column down by ``amplitude`` * sin(2 pi (``periods`` * x / width + ``phase``))
+    pixels (rounded), as a curved page bends a line; ``fill`` covers what comes in."""
+    pixels = np.asarray(image)
+    height, width = pixels.shape
+    shifts = np.rint(amplitude * np.sin(2 * np.pi * (periods * np.arange(width) / width + phase)))
+    rows = np.arange(height)[:, None] - shifts[None, :].astype(np.int64)
+    inside = (rows >= 0) & (rows < height)
+    curved = np.take_along_axis(pixels, np.clip(rows, 0, height - 1), axis=0)
+    return Image.fromarray(np.where(inside, curved, np.uint8(fill)))
+
+
+def _ink(image: Image.Image, rng: np.random.Generator, strength: float, background: int,
+         ink: int) -> Image.Image:
+    """Ink spread (bolder strokes) or starved ink (thinner strokes) on a line drawn large enough
+    to keep its strokes, then uneven ink: darkness scaled by a smooth field, as faded print, never
+    below ``MIN_FADED_CONTRAST`` gray levels."""
+    if image.height >= 24 and _chance(rng, 0.25 * strength):
+        bolder = rng.random() < 0.5
+        image = image.filter(ImageFilter.MinFilter(3) if bolder else ImageFilter.MaxFilter(3))
+    if _chance(rng, 0.2 * strength):
+        pixels = np.asarray(image, dtype=np.float32)
+        fade = 1.0 - np.abs(_stains(rng, pixels.shape, float(rng.uniform(0.2, 0.5)) * strength))
+        lowest = min(1.0, max(0.3, MIN_FADED_CONTRAST / max(background - ink, 1)))
+        pixels = background - (background - pixels) * np.clip(fade, lowest, 1.0)
+        image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    return image
+
+
+def _binarize(image: Image.Image, background: int, ink: int) -> Image.Image:
+    """Black ink on white paper at the middle gray level, as a bilevel scanner writes it."""
+    threshold = (background + ink) / 2
+    return image.point(lambda value: 0 if value < threshold else 255)
 
 
 def _stains(rng: np.random.Generator, shape: tuple[int, int], amplitude: float) -> np.ndarray:
@@ -73,16 +113,22 @@ def _jpeg(image: Image.Image, quality: int) -> Image.Image:
 
 def degrade(image: Image.Image, rng: np.random.Generator, strength: float, background: int,
             ink: int) -> Image.Image:
-    """Slight rotation, shear and stretch, resolution loss, blur, stains, lighting, noise
-    and JPEG artefacts; ``background`` fills uncovered corners, ``ink`` bounds the noise."""
+    """Ink spread or starvation, fading, curvature, slight rotation, shear and stretch, resolution
+    loss, blur, then either bilevel thresholding or stains, lighting, noise and JPEG artefacts;
+    ``background`` fills uncovered corners, ``ink`` bounds the noise."""
     if strength <= 0:
         return image
+    image = _ink(image, rng, strength, background, ink)
+    if _chance(rng, 0.2 * strength):
+        amplitude = float(rng.uniform(0.5, 1.0 + 0.05 * strength * image.height))
+        image = curve(image, amplitude, float(rng.random()), float(rng.uniform(0.3, 1.0)),
+                      background)
     if _chance(rng, 0.7 * strength):
         angle = float(rng.uniform(-2.0, 2.0)) * strength
         shear = float(rng.uniform(-0.15, 0.15)) * strength if _chance(rng, 0.4) else 0.0
         x_scale = math.exp(float(rng.uniform(-0.1, 0.1)) * strength)
         image = affine(image, angle, shear, x_scale, background)
-    if _chance(rng, 0.2 * strength):
+    if _chance(rng, 0.35 * strength):
         lowest = max(0.3, 1 - 0.3 * strength, MIN_LOW_RES_HEIGHT / image.height)
         factor = float(rng.uniform(min(lowest, 0.9), 0.9))
         small = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
@@ -91,6 +137,8 @@ def degrade(image: Image.Image, rng: np.random.Generator, strength: float, backg
     if _chance(rng, 0.35 * strength):
         radius = float(rng.uniform(0.3, 0.5 + 0.4 * strength))
         image = image.filter(ImageFilter.GaussianBlur(radius))
+    if _chance(rng, 0.12 * strength):
+        return _binarize(image, background, ink)
     image = _pixel_noise(image, rng, strength, background - ink)
     if _chance(rng, 0.3 * strength):
         image = _jpeg(image, int(rng.integers(max(5, round(60 - 25 * strength)), 96)))

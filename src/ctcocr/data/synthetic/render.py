@@ -35,9 +35,11 @@ def render_text(text: str, font: ImageFont.FreeTypeFont, rng: np.random.Generato
                 strength: float, alphabet: str) -> tuple[Image.Image, int, int]:
     """``text`` drawn in ``font`` -> (mode "L" image, background and ink gray levels).
 
-    The line box spans the font's cap-to-descender height (so "ace" and "Thy" share a baseline
-    position); ``strength`` (0 = clean) scales the chance of low contrast and of clutter, which
-    includes a cut-off line of random ``alphabet`` characters in the top or bottom margin.
+    The crop is framed as line segmenters frame real lines: around the font's cap-to-descender
+    height or around the text's own ink (so the baseline and x-height move within the crop),
+    with uneven margins that now and then clip ascenders or descenders. ``strength`` (0 = clean)
+    scales the chance of low contrast, of clipping and of clutter, which includes a cut-off line
+    of random ``alphabet`` characters in the top or bottom margin.
     """
     size = font.size
     background = int(rng.integers(185, 256))
@@ -47,8 +49,11 @@ def render_text(text: str, font: ImageFont.FreeTypeFont, rng: np.random.Generato
     spacing = float(rng.uniform(-0.03, 0.15)) * size if rng.random() < 0.2 else 0.0
     pieces, (left, top, right, bottom) = _layout(text, font, spacing)
     line_top, line_bottom = _line_extent(font)
-    top, bottom = min(top, line_top), max(bottom, line_bottom)
-    margins = rng.uniform([0.02, 0.02, 0.02, 0.02], [0.5, 0.3, 0.5, 0.3]) * size
+    if rng.random() < 0.5:
+        top, bottom = min(top, line_top), max(bottom, line_bottom)
+    margins = rng.uniform([0.0, 0.0, 0.0, 0.0], [0.5, 0.35, 0.5, 0.35]) * size
+    clip = rng.random(2) < 0.1 * strength  # a tight crop cuts into the ink, top or bottom
+    margins[[1, 3]] = np.where(clip, -rng.uniform(0.0, 0.12, 2) * size, margins[[1, 3]])
     width = math.ceil(right - left + margins[0] + margins[2])
     height = math.ceil(bottom - top + margins[1] + margins[3])
     image = Image.new("L", (max(width, 1), max(height, 1)), background)
@@ -60,8 +65,9 @@ def render_text(text: str, font: ImageFont.FreeTypeFont, rng: np.random.Generato
     else:
         draw.text((x0, y0), text, font=font, fill=ink)
     _clutter(image, rng, strength, ink, (x0 + left, y0 + line_top, x0 + right, y0 + line_bottom))
-    if rng.random() < 0.07 * strength:
-        _neighbour_line(image, font, rng, ink, alphabet, (margins[1], image.height - margins[3]))
+    if rng.random() < 0.3 * strength:
+        _neighbour_line(image, font, rng, ink, alphabet, (max(margins[1], 0.0),
+                                                          image.height - max(margins[3], 0.0)))
     return image, background, ink
 
 

@@ -1,5 +1,5 @@
-"""Label samplers: dictionary words, random strings, number-like tokens and short phrases, all
-restricted to a charset.
+"""Label samplers: line-length excerpts of prose, dictionary words, random strings, number-like
+tokens and short phrases, all restricted to a charset.
 
 The committed ``ctcocr/resources/words.txt`` (every second ASCII alphabetic word of SCOWL's american-english
 list, see ``words.LICENSE`` beside it) is always used; the system dictionary is merged in when present
@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ctcocr.data.synthetic.corpus import ProseExcerpts
 from ctcocr.resources import WORDS_FILE
 
 SYSTEM_WORDS_FILE = Path("/usr/share/dict/words")
@@ -32,10 +33,11 @@ class TextConfig:
     charset holding one case of a letter (e.g. lower-case only) still gets both cases drawn, and
     labels are mapped to the charset's case (the case-insensitive convention)."""
 
-    word: float = 0.65
-    random: float = 0.1
-    number: float = 0.15
-    phrase: float = 0.1
+    line: float = 0.6
+    word: float = 0.2
+    random: float = 0.05
+    number: float = 0.1
+    phrase: float = 0.05
     case_weights: Mapping[str, float] = field(
         default_factory=lambda: {"lower": 0.6, "capitalized": 0.25, "upper": 0.15})
     punctuation: float = 0.15
@@ -43,12 +45,15 @@ class TextConfig:
     # share of random strings drawn from every symbol (punctuation included), the rest alphanumeric
     random_symbols: float = 0.15
     phrase_words: tuple[int, int] = (2, 3)
-    max_length: int = 25
+    # prose excerpts: characters per line, and the share of lines with a number put in
+    line_length: tuple[int, int] = (8, 48)
+    line_numbers: float = 0.15
+    max_length: int = 80
     system_dict: bool = True
     case_fold: bool = True
 
     def __post_init__(self) -> None:
-        kinds = (self.word, self.random, self.number, self.phrase)
+        kinds = (self.line, self.word, self.random, self.number, self.phrase)
         if min(kinds) < 0 or max(kinds) <= 0:
             raise ValueError(f"text kind weights must be >= 0 with one > 0, got {kinds}")
         unknown_cases = set(self.case_weights) - set(CASES)
@@ -62,9 +67,13 @@ class TextConfig:
         if not 1 <= self.phrase_words[0] <= self.phrase_words[1]:
             raise ValueError(f"phrase_words must be (min, max) with 1 <= min <= max, "
                              f"got {self.phrase_words}")
-        if self.max_length < 1 or not 0 <= self.punctuation <= 1 or not 0 <= self.random_symbols <= 1:
-            raise ValueError(f"need max_length >= 1 and punctuation, random_symbols in [0, 1], got "
-                             f"{self.max_length}, {self.punctuation}, {self.random_symbols}")
+        if not 1 <= self.line_length[0] <= self.line_length[1]:
+            raise ValueError(f"line_length must be (min, max) with 1 <= min <= max, "
+                             f"got {self.line_length}")
+        shares = (self.punctuation, self.random_symbols, self.line_numbers)
+        if self.max_length < 1 or not all(0 <= share <= 1 for share in shares):
+            raise ValueError(f"need max_length >= 1 and punctuation, random_symbols, line_numbers "
+                             f"in [0, 1], got {self.max_length}, {shares}")
 
     @classmethod
     def of(cls, value: TextConfig | Mapping[str, Any] | None) -> TextConfig:
@@ -77,6 +86,7 @@ class TextConfig:
         merged = {**asdict(cls()), **dict(value)}
         merged["random_length"] = tuple(merged["random_length"])
         merged["phrase_words"] = tuple(merged["phrase_words"])
+        merged["line_length"] = tuple(merged["line_length"])
         merged["case_weights"] = dict(merged["case_weights"])
         return cls(**merged)
 
@@ -153,11 +163,15 @@ class TextSampler:
         self.alnum = "".join(c for c in self.symbols if c.isalnum()) or self.symbols
         self.digits = "".join(c for c in self.symbols if c in string.digits)
         self.words = usable_words(self.drawable, self.config.max_length, self.config.system_dict)
+        spaced = " " in self.drawable
+        self.excerpts = ProseExcerpts(self.config.line_length) if self.config.line and spaced \
+            else None
         kinds: dict[str, tuple[float, Callable[[np.random.Generator], str]]] = {
+            "line": (self.config.line if spaced else 0.0, self._line),
             "word": (self.config.word if self.words else 0.0, self._word),
             "random": (self.config.random, self._random),
             "number": (self.config.number if self.digits else 0.0, self._number),
-            "phrase": (self.config.phrase if self.words and " " in self.drawable else 0.0,
+            "phrase": (self.config.phrase if self.words and spaced else 0.0,
                        self._phrase),
         }
         self._kinds = [draw for weight, draw in kinds.values() if weight > 0]
@@ -214,6 +228,15 @@ class TextSampler:
         )
         text = _choice(rng, candidates)
         return text if self._fits(text) else "".join(c for c in text if c in self.digits)
+
+    def _line(self, rng: np.random.Generator) -> str:
+        """A prose excerpt; at the configured rate one of its words becomes a number. Characters
+        the charset cannot draw are dropped."""
+        words = self.excerpts.sample(rng).split()
+        if words and rng.random() < self.config.line_numbers:
+            words[int(rng.integers(len(words)))] = self._number(rng)
+        kept = ("".join(c for c in w if c in self.drawable) for w in words)
+        return " ".join(w for w in kept if w)
 
     def _phrase(self, rng: np.random.Generator) -> str:
         count = int(rng.integers(self.config.phrase_words[0], self.config.phrase_words[1] + 1))
