@@ -62,7 +62,8 @@ def test_checkpoints_carry_their_charset_and_load_anywhere(trained_run, tmp_path
     checkpoint = trained_run / "checkpoints" / "last.ckpt"
     stored = torch.load(checkpoint, map_location="cpu", weights_only=True)["hyper_parameters"]
     assert stored["charset"]["chars"] == PRINTABLE and "file" not in stored["charset"]
-    assert stored["preprocessing"] == {"height": 32, "min_width": 32, "max_width": 1024}
+    assert stored["preprocessing"] == {"height": 32, "min_width": 32, "max_width": 1024,
+                                       "normalize": True}
     images = tmp_path / "images"
     write_folder_dataset(images, {"a.png": "x", "b.png": "y"})
     before = run("ctcocr.cli.predict", f"ckpt_path={checkpoint}", f"inputs={images}", cwd=tmp_path)

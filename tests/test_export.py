@@ -29,7 +29,7 @@ def tiny_module() -> RecognizerModule:
     return RecognizerModule(
         charset={"_target_": "ctcocr.data.charset.Charset", "chars": "abC", "case": "lower"},
         model={"_target_": "ctcocr.models.CRNN", "hidden_size": 16, "backbone": backbone},
-        preprocessing={"height": 32, "min_width": 32, "max_width": 1024},
+        preprocessing={"height": 32, "min_width": 32, "max_width": 1024, "normalize": True},
         loss={"_target_": "ctcocr.losses.CTCLoss"},
         optimizer={"_target_": "torch.optim.AdamW", "_partial_": True},
         channels_last=True,

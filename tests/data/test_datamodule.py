@@ -279,7 +279,9 @@ def test_data_configs_instantiate_without_a_charset_of_their_own(name):
         factory = datamodule.specs[split]
         assert factory.keywords["height"] == 48 and "chars" not in factory.keywords
     shifted = name == "synth_shifted"
-    assert datamodule.specs["val"].keywords["fonts"] == ("heldout" if shifted else "train")
+    assert datamodule.specs["val"].keywords["fonts"] == ("heldout" if shifted else "all")
+    assert datamodule.specs["train"].keywords["fonts"] == ("train" if shifted else "all")
+    assert datamodule.eval_transform.normalize and datamodule.train_transform.normalize
     assert datamodule.specs["test"].keywords.get("degradation", 1.0) == (2.0 if shifted else 1.0)
     assert datamodule.specs["train"].keywords.get("degradation", 1.0) == 1.0
 

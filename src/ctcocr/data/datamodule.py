@@ -111,7 +111,7 @@ class LineDataModule(L.LightningDataModule):
         charset: the label classes; labels are case-normalized and encoded with it.
         train, val, test: a :data:`DatasetSpec` each (a list is concatenated); ``test`` defaults to
             none and ``predict`` to ``test``.
-        height, min_width, max_width: image geometry (see :class:`LineTransform`).
+        height, min_width, max_width, normalize: image preparation (see :class:`LineTransform`).
         width_multiple: batch widths are rounded up to a multiple of this.
         batch_size, eval_batch_size: training and evaluation batch sizes (eval defaults to train).
         on_bad_sample: ``"error"`` or ``"skip"`` (see :mod:`ctcocr.data.policy`).
@@ -132,6 +132,7 @@ class LineDataModule(L.LightningDataModule):
         height: int = 32,
         min_width: int = 32,
         max_width: int = 1024,
+        normalize: bool = False,
         width_multiple: int = 16,
         batch_size: int = 64,
         eval_batch_size: int | None = None,
@@ -148,8 +149,9 @@ class LineDataModule(L.LightningDataModule):
         self.charset = charset
         predict = test if predict is None else predict
         self.specs = {"train": train, "val": val, "test": test, "predict": predict}
-        self.train_transform = LineTransform(height, min_width, max_width, augment=train_augment)
-        self.eval_transform = LineTransform(height, min_width, max_width)
+        self.train_transform = LineTransform(height, min_width, max_width, normalize,
+                                             augment=train_augment)
+        self.eval_transform = LineTransform(height, min_width, max_width, normalize)
         self.collate = LineCollate(height, width_multiple)
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size

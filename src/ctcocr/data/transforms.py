@@ -1,4 +1,5 @@
-"""Image preparation: grayscale, keep-ratio resize to a fixed height, width limits, [-1, 1]."""
+"""Image preparation: grayscale, dark-on-light contrast normalisation, keep-ratio resize to a fixed
+height, width limits, [-1, 1]."""
 
 from __future__ import annotations
 
@@ -13,13 +14,18 @@ from PIL import Image
 from torch import Tensor
 
 Augment = Callable[[Image.Image], Image.Image]
+#: What recognizers saved before a setting existed were trained with (their files lack the key).
+LEGACY_PREPROCESSING = {"normalize": False}
 
 
 class LineTransform:
     """PIL image -> (1, height, W) float32 tensor in [-1, 1], white = 1.
 
-    The width keeps the aspect ratio, ``W = round(w * height / h)``, then a wider image is squeezed
-    to ``max_width`` and a narrower one is right-padded with its background to ``min_width``.
+    With ``normalize``, the grayscale image first goes through :func:`normalize_contrast` (dark
+    ink on white paper, full range). The width keeps the aspect ratio, ``W = round(w * height /
+    h)``, then a wider image is squeezed to ``max_width`` and a narrower one is right-padded with
+    its background to ``min_width``. Training, evaluation, prediction and the ONNX path all build
+    this transform from the recognizer's preprocessing settings.
 
     Args:
         augment: optional PIL -> PIL transform applied first (train-time augmentation hook).
@@ -30,6 +36,7 @@ class LineTransform:
         height: int = 32,
         min_width: int = 32,
         max_width: int = 1024,
+        normalize: bool = False,
         augment: Augment | None = None,
     ):
         if not 0 < min_width <= max_width:
@@ -37,6 +44,7 @@ class LineTransform:
         self.height = height
         self.min_width = min_width
         self.max_width = max_width
+        self.normalize = normalize
         self.augment = augment
 
     def natural_width(self, width: int, height: int) -> int:
@@ -48,6 +56,8 @@ class LineTransform:
         if self.augment is not None:
             image = self.augment(image)
         image = to_grayscale(image)
+        if self.normalize:
+            image = normalize_contrast(image)
         natural = self.natural_width(*image.size)
         width = min(natural, self.max_width)
         resized = TF.resize(image, [self.height, width], antialias=True)
@@ -78,6 +88,33 @@ def to_grayscale(image: Image.Image) -> Image.Image:
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
     return image.convert("L")
+
+
+#: Share of the pixels taken as ink by :func:`normalize_contrast` (a text line is mostly paper).
+INK_SHARE = 0.02
+MIN_CONTRAST = 8  # gray levels; a flatter image is left as it is
+
+
+def normalize_contrast(image: Image.Image) -> Image.Image:
+    """Mode "L" line image -> dark ink on white paper over the full range.
+
+    The paper is the median gray level; when the darkest ``INK_SHARE`` of the pixels lies
+    closer to it than the lightest do, the text is light on dark and the image is inverted.
+    Then the paper level maps to 255 and the ink level (the ``INK_SHARE`` quantile) to 0,
+    linearly, clipping beyond. Uses the histogram only: about 0.1 ms a line.
+    """
+    cumulative = np.cumsum(image.histogram())
+    total = cumulative[-1]
+    dark = int(np.searchsorted(cumulative, INK_SHARE * total))
+    paper = int(np.searchsorted(cumulative, 0.5 * total))
+    light = int(np.searchsorted(cumulative, (1 - INK_SHARE) * total))
+    if paper - dark < light - paper:  # light ink on dark paper
+        image = image.point(lambda value: 255 - value)
+        dark, paper = 255 - light, 255 - paper
+    if paper - dark < MIN_CONTRAST:
+        return image
+    scale = 255.0 / (paper - dark)
+    return image.point(lambda value: min(255, max(0, round((value - dark) * scale))))
 
 
 def background(image: Tensor) -> Tensor:

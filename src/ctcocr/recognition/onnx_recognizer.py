@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from ctcocr.data.charset import Charset
+from ctcocr.data.transforms import LEGACY_PREPROCESSING
 
 #: Key of the ONNX metadata entry (a JSON object) that makes an exported file self-contained.
 METADATA_KEY = "ctcocr"
@@ -63,7 +64,7 @@ class OnnxRecognizer:
         info = json.loads(metadata[METADATA_KEY])
         self.path = path
         self.charset = Charset(chars=info["charset"]["chars"], case=info["charset"]["case"])
-        self.preprocessing: dict[str, Any] = info["preprocessing"]
+        self.preprocessing: dict[str, Any] = {**LEGACY_PREPROCESSING, **info["preprocessing"]}
 
     @property
     def height(self) -> int:

@@ -16,10 +16,11 @@ from hydra.utils import instantiate
 from torch import Tensor, nn
 
 from ctcocr.data.charset import Charset
+from ctcocr.data.transforms import LEGACY_PREPROCESSING
 
 #: The preprocessing settings a recognizer carries: the arguments of
 #: :class:`~ctcocr.data.transforms.LineTransform`.
-PREPROCESSING_KEYS = ("height", "min_width", "max_width")
+PREPROCESSING_KEYS = ("height", "min_width", "max_width", "normalize")
 #: Prefix of the recognizer's weights in a training checkpoint's state dict.
 STATE_PREFIX = "recognizer."
 
@@ -43,13 +44,15 @@ class Recognizer(nn.Module):
     Args:
         model: images (B, 1, H, W) -> log-probabilities (T, B, C), with ``output_lengths(widths)``.
         charset: the classes (``model`` scores ``charset.num_classes`` of them).
-        preprocessing: ``LineTransform``'s settings (``height``, ``min_width``, ``max_width``).
+        preprocessing: ``LineTransform``'s settings (``height``, ``min_width``, ``max_width``,
+            ``normalize``; a missing ``normalize`` means False, as in files saved before it).
         model_config: the Hydra config that built ``model`` (stored in checkpoints and ONNX files).
     """
 
     def __init__(self, model: nn.Module, charset: Charset, preprocessing: Mapping[str, Any],
                  model_config: Mapping[str, Any]) -> None:
         super().__init__()
+        preprocessing = {**LEGACY_PREPROCESSING, **preprocessing}
         missing = sorted(set(PREPROCESSING_KEYS) - set(preprocessing))
         if missing:
             raise ValueError(f"preprocessing lacks {missing}")
