@@ -12,9 +12,11 @@ BACKBONES = pytest.mark.parametrize("backbone", [SmallBackbone, VGGBackbone], id
 
 
 def random_model(backbone: type, dtype: torch.dtype = torch.float32) -> CRNN:
-    """An eval-mode CRNN with random weights and batch-norm statistics (not the identity)."""
+    """An eval-mode CRNN with random weights and batch-norm statistics (not the identity); the small
+    backbone's with the shortcut from the features to the scores, as its default config has it."""
     torch.manual_seed(0)
-    model = CRNN(backbone(), num_classes=11, hidden_size=16, num_layers=2, dropout=0.3)
+    model = CRNN(backbone(), num_classes=11, hidden_size=16, num_layers=2, dropout=0.3,
+                 shortcut=backbone is SmallBackbone)
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.running_mean.uniform_(-1, 1)
@@ -100,6 +102,19 @@ def test_each_line_scores_the_same_alone_and_in_a_padded_batch(backbone, dtype):
         torch.testing.assert_close(batched[:length, row], alone[row], atol=tolerance, rtol=0)
     # Without the widths the padding does change a line's scores: the comparison above has teeth.
     assert (unmasked[: lengths[3], 3] - alone[3]).abs().max() > 100 * tolerance
+
+
+def test_shortcut_adds_a_linear_map_of_the_column_features():
+    model = random_model(SmallBackbone, torch.float64)
+    last = model.sequence[-1].projection
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+        images = torch.rand(2, 1, 32, 40, dtype=torch.float64)
+        features = model.backbone(images)  # (B, C, 1, W)
+        columns = features.flatten(1, 2).permute(2, 0, 1)  # (W, B, C)
+        expected = torch.log_softmax(columns @ model.shortcut.weight.T + model.shortcut.bias, -1)
+        torch.testing.assert_close(model(images), expected.float())
 
 
 @BACKBONES

@@ -47,6 +47,9 @@ class CRNN(nn.Module):
     The backbone's feature maps are flattened over height, so each image column becomes one
     feature vector; stacked bidirectional LSTMs (each projected back to ``hidden_size``, as in
     the paper) read the column sequence and the last projection scores the classes (blank = 0).
+    With ``shortcut``, a linear map of the column features is added to the class scores: the
+    convolutional features get a direct path to the loss, and CTC leaves its all-blank plateau
+    in fewer steps.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class CRNN(nn.Module):
         hidden_size: int = 128,
         num_layers: int = 2,
         dropout: float = 0.0,
+        shortcut: bool = False,
     ) -> None:
         super().__init__()
         self.backbone = backbone
@@ -67,6 +71,7 @@ class CRNN(nn.Module):
                 layers.append(nn.Dropout(dropout))
             layers.append(BidirectionalLSTM(size_in, hidden_size, size_out))
         self.sequence = nn.Sequential(*layers)
+        self.shortcut = nn.Linear(sizes[0], num_classes) if shortcut else None
         self.num_classes = num_classes
 
     def output_lengths(self, widths: Tensor) -> Tensor:
@@ -82,7 +87,10 @@ class CRNN(nn.Module):
         batch, channels, height, width = features.shape
         columns = features.permute(3, 0, 1, 2).reshape(width, batch, channels * height)
         lengths = None if widths is None else self.output_lengths(widths)
+        scores = columns
         for layer in self.sequence:
             is_rnn = isinstance(layer, BidirectionalLSTM)
-            columns = layer(columns, lengths) if is_rnn else layer(columns)
-        return torch.log_softmax(columns.float(), dim=-1)
+            scores = layer(scores, lengths) if is_rnn else layer(scores)
+        if self.shortcut is not None:
+            scores = scores + self.shortcut(columns)
+        return torch.log_softmax(scores.float(), dim=-1)
