@@ -16,7 +16,7 @@ install: $(STAMP)
 
 ## train the embedded default (synthetic printed text, CPU), evaluate it and print the metrics
 train: $(STAMP)
-	$(BIN)/ctcocr-train $(ARGS)
+	$(BIN)/ctcocr-train "callbacks=[default,real_lines]" $(ARGS)
 
 ## fast tests (what CI runs)
 test: $(STAMP)

@@ -10,6 +10,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import EarlyStopping
+from omegaconf import DictConfig
 from PIL import Image
 from torch.utils.data import DataLoader
 
@@ -18,6 +19,7 @@ from ctcocr.cli.train import train
 from ctcocr.data.lmdb_dataset import folder_to_lmdb
 from ctcocr.metrics import TextMetrics
 from ctcocr.resources import CONFIG_DIR
+from ctcocr.training.callbacks import EvaluateBestCheckpoint
 from ctcocr.training.module import RecognizerModule
 from tests.conftest import TINY, compose_config
 
@@ -141,6 +143,21 @@ def test_callbacks_monitor_metrics_the_module_logs(tmp_path):
                 if entry and entry.get("monitor")}
     assert set(monitors) == {"model_checkpoint", "early_stopping"}
     assert set(monitors.values()) <= logged, monitors
+
+
+def test_make_train_scores_the_real_lines_of_the_checkout(tmp_path):
+    """`make train` adds callbacks=[default,real_lines]: the best checkpoint is also read on
+    data/real_lines, the real-line development set."""
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    assert '"callbacks=[default,real_lines]"' in makefile
+    cfg = compose_config("train", ["callbacks=[default,real_lines]"], tmp_path)
+    (evaluate,) = [c for c in instantiate_all(cfg.callbacks)
+                   if isinstance(c, EvaluateBestCheckpoint)]
+    real = evaluate.sets.real_lines
+    assert real.split == "val" and evaluate.temperature_set is None
+    assert Path(real.data.val) == Path(cfg.paths.root_dir) / "data" / "real_lines"
+    assert (Path(__file__).parents[1] / "data" / "real_lines" / "gt.txt").is_file()
+    assert isinstance(cfg.callbacks.model_checkpoint, DictConfig)  # the defaults stay
 
 
 def test_early_stopping_is_left_out_of_the_fixed_budget_default(tmp_path):
