@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ctcocr.data.errors import DatasetError
 from ctcocr.recognition.recognizer import ModelFileError
+from ctcocr.training.finetune import FineTuneError
 from ctcocr.training.precision import if_native_bf16
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(entry) for entry in (group or {}).values() if entry and "_target_" in entry]
 
 
-USER_ERRORS = (DatasetError, ModelFileError, FileNotFoundError)
+USER_ERRORS = (DatasetError, ModelFileError, FineTuneError, FileNotFoundError)
 
 
 def user_errors(task: Task) -> Task:

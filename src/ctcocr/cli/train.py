@@ -24,6 +24,7 @@ from ctcocr.cli.common import configure, instantiate_all, user_errors
 from ctcocr.evaluation import evaluate, format_metrics, write_report
 from ctcocr.recognition import Recognizer, accelerator_device
 from ctcocr.resources import CONFIG_DIR
+from ctcocr.training.finetune import fine_tuning_module
 from ctcocr.training.module import RecognizerModule
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     configure(cfg)
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    module = RecognizerModule.from_train_config(cfg)
+    module = fine_tuning_module(cfg) if cfg.get("init_from") else \
+        RecognizerModule.from_train_config(cfg)
     datamodule = instantiate(cfg.data, charset=module.charset)
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")),

@@ -74,6 +74,11 @@ class CRNN(nn.Module):
         self.shortcut = nn.Linear(sizes[0], num_classes) if shortcut else None
         self.num_classes = num_classes
 
+    def class_layers(self) -> list[nn.Linear]:
+        """The linear layers whose output rows are the classes (row 0: blank)."""
+        layers = [self.sequence[-1].projection]
+        return layers if self.shortcut is None else [*layers, self.shortcut]
+
     def output_lengths(self, widths: Tensor) -> Tensor:
         """Image widths in pixels (B,) -> frames per sample (B,)."""
         return self.backbone.output_lengths(widths)

@@ -60,11 +60,12 @@ class RecognizerModule(LightningModule):
         self._logged_batch: dict[str, Any] | None = None
 
     @classmethod
-    def from_train_config(cls, cfg: DictConfig) -> RecognizerModule:
-        """The module a composed ``train.yaml`` describes: charset, model, loss, optimizer,
-        scheduler and ``module`` settings; the preprocessing is the data config's."""
+    def from_train_config(cls, cfg: DictConfig,
+                          charset: dict[str, Any] | None = None) -> RecognizerModule:
+        """The module a composed ``train.yaml`` describes: charset (or ``charset``), model, loss,
+        optimizer, scheduler and ``module`` settings; the preprocessing is the data config's."""
         return cls(
-            charset=to_container(cfg.charset), model=to_container(cfg.model),
+            charset=charset or to_container(cfg.charset), model=to_container(cfg.model),
             preprocessing={key: cfg.data[key] for key in PREPROCESSING_KEYS},
             loss=to_container(cfg.loss), optimizer=to_container(cfg.optimizer),
             scheduler=to_container(cfg.scheduler) or None, **cfg.get("module", {}),
