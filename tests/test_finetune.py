@@ -6,12 +6,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 from omegaconf import open_dict
+from torch.utils.data import DataLoader
 
+from ctcocr.cli.common import instantiate_all
 from ctcocr.data.charset import Charset
 from ctcocr.recognition import Recognizer
+from ctcocr.training.callbacks import FreezeBackbone
 from ctcocr.training.finetune import (
     FineTuneError,
     check_compatible,
@@ -126,3 +130,47 @@ def test_ctcocr_train_names_the_mismatch_in_one_line(tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert "model.hidden_size: 16 in the base model, 32 configured" in result.stderr
+
+
+def tiny_module() -> RecognizerModule:
+    torch.manual_seed(0)
+    return RecognizerModule(
+        charset={"_target_": "ctcocr.data.charset.Charset", "chars": "abc"}, model=MODEL,
+        preprocessing=PREPROCESSING, loss={"_target_": "ctcocr.losses.CTCLoss"},
+        optimizer={"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 0.01})
+
+
+def batches(count: int) -> DataLoader:
+    generator = torch.Generator().manual_seed(0)
+    batch = {"images": torch.rand(4, 1, 32, 64, generator=generator) * 2 - 1,
+             "widths": torch.tensor([64, 60, 50, 40]),
+             "targets": torch.tensor([[1, 2], [2, 3], [3, 0], [1, 0]]),
+             "target_lengths": torch.tensor([2, 2, 1, 1]), "sources": ["a", "b", "c", "d"]}
+    return DataLoader([batch] * count, batch_size=None)
+
+
+@pytest.mark.parametrize("steps", [2, 4])
+def test_the_backbone_stays_frozen_for_its_steps_then_trains(steps):
+    module = tiny_module()
+    before = {name: value.clone() for name, value in module.recognizer.state_dict().items()}
+    trainer = L.Trainer(max_steps=steps, accelerator="cpu", logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[FreezeBackbone(2)])
+    trainer.fit(module, batches(steps))
+    after = module.recognizer.state_dict()
+    backbone = [name for name in after if name.startswith("model.backbone.")]
+    moved = {name for name in after if not torch.equal(after[name], before[name])}
+    assert "model.shortcut.weight" in moved  # the head trains from the first step
+    if steps == 2:
+        assert not moved & set(backbone)  # weights and batch-norm statistics alike
+    else:
+        assert "model.backbone.features.0.weight" in moved
+
+
+def test_the_finetune_preset_freezes_lowers_the_rate_and_stops_early(tmp_path):
+    cfg = compose_config("train", ["experiment=finetune"], tmp_path)
+    kinds = {type(c).__name__ for c in instantiate_all(cfg.callbacks)}
+    assert {"FreezeBackbone", "EarlyStopping", "ModelCheckpoint"} <= kinds
+    default = compose_config("train", [], tmp_path)
+    assert cfg.optimizer.lr < default.optimizer.lr
+    assert not cfg.scheduler  # a constant rate: early stopping cuts no annealing short

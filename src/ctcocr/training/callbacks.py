@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from lightning import Callback, LightningModule, Trainer
+from lightning.pytorch.callbacks import BaseFinetuning
 from omegaconf import DictConfig
 
 from ctcocr.evaluation import evaluate_sets, split_loader
@@ -48,3 +49,30 @@ class EvaluateBestCheckpoint(Callback):
         evaluate_sets(recognizer, loaders, output_dirs, str(trainer.strategy.root_device),
                       temperature_set=self.temperature_set)
         recognizer.train(was_training)
+
+
+class FreezeBackbone(Callback):
+    """Keep the recognizer's convolutional backbone frozen (no gradient, batch-norm statistics
+    kept) for the first ``steps`` optimizer steps of a run, then train it too: when fine-tuning,
+    the new output rows settle before they move the features. Resumed runs past ``steps`` start
+    unfrozen."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        if steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}")
+        self.steps = steps
+        self.frozen = False
+
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if trainer.global_step < self.steps:
+            BaseFinetuning.freeze(pl_module.recognizer.model.backbone, train_bn=False)
+            self.frozen = True
+            log.info("backbone frozen for the first %d steps", self.steps)
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: object,
+                             batch_idx: int) -> None:
+        if self.frozen and trainer.global_step >= self.steps:
+            BaseFinetuning.make_trainable(pl_module.recognizer.model.backbone)
+            self.frozen = False
+            log.info("backbone unfrozen at step %d", trainer.global_step)
