@@ -124,3 +124,33 @@ def test_all_skipped_is_an_error(folder_dataset):
     datamodule = LineDataModule(CHARSET, str(root), str(root), on_bad_sample="skip", num_workers=0)
     with pytest.raises(DatasetError, match="train: no usable samples"):
         datamodule.setup("fit")
+
+
+def lmdb_without_keys(tmp_path, folder_dataset, *keys: bytes):
+    """A 4-line LMDB dataset with these keys deleted."""
+    import lmdb
+
+    root, _ = folder_dataset(["a", "b", "c", "ab"])
+    folder_to_lmdb(root, tmp_path / "lmdb")
+    with lmdb.open(str(tmp_path / "lmdb")) as env, env.begin(write=True) as txn:
+        for key in keys:
+            assert txn.delete(key)
+    return tmp_path / "lmdb"
+
+
+def test_missing_lmdb_keys_are_named_under_error(tmp_path, folder_dataset):
+    path = lmdb_without_keys(tmp_path, folder_dataset, b"label-000000002")
+    with pytest.raises(DatasetError, match=r"lmdb:image-000000002: unreadable label: key missing"):
+        LineDataset(LmdbDataset(path), CHARSET, LineTransform(), "error", "train")
+
+
+def test_missing_lmdb_keys_are_skipped_counted_and_named(tmp_path, folder_dataset, caplog):
+    path = lmdb_without_keys(tmp_path, folder_dataset, b"label-000000002", b"image-000000003")
+    with caplog.at_level(logging.WARNING, logger="ctcocr.data"):
+        lines = LineDataset(LmdbDataset(path), CHARSET, LineTransform(), "skip", "train")
+        batch = next(iter(DataLoader(lines, batch_size=4, collate_fn=LineCollate(32))))
+    assert len(lines) == 3  # the unreadable label is dropped when labels are checked
+    assert batch["num_skipped"] == 1  # the missing image when it is read
+    assert sorted(batch["texts"]) == ["a", "ab"]
+    assert "image-000000002: unreadable label: key missing" in caplog.text
+    assert "image-000000003: unreadable image: key missing" in caplog.text

@@ -18,3 +18,8 @@ class DatasetError(Exception):
 
 class BadImageError(DatasetError):
     """An image that is missing, truncated or not an image."""
+
+
+class BadLabelError(DatasetError):
+    """A label that cannot be read (a missing LMDB label key, bytes that are not UTF-8); the
+    message names the sample."""

@@ -15,9 +15,9 @@ from pathlib import Path
 import lmdb
 from torch.utils.data import Dataset
 
-from ctcocr.data.errors import BadImageError, DatasetError
+from ctcocr.data.errors import BadImageError, BadLabelError, DatasetError
 from ctcocr.data.folder import FolderDataset
-from ctcocr.data.policy import UNREADABLE_IMAGE, BadSamplePolicy, read_image
+from ctcocr.data.policy import UNREADABLE_IMAGE, UNREADABLE_LABEL, BadSamplePolicy, read_image
 from ctcocr.data.sample import Sample
 
 logger = logging.getLogger("ctcocr.data")
@@ -91,12 +91,12 @@ class LmdbDataset(Dataset):
         index = self._check_index(index)
         value = self._get(label_key(index))
         if value is None:
-            raise DatasetError(f"{self.source(index)}: label key missing")
+            raise BadLabelError(f"{self.source(index)}: {UNREADABLE_LABEL}: key missing")
         try:
             return value.decode("utf-8")
         except UnicodeDecodeError as error:
-            message = f"{self.source(index)}: label is not valid UTF-8 ({error.reason})"
-            raise DatasetError(message) from None
+            message = f"{self.source(index)}: {UNREADABLE_LABEL}: not UTF-8 ({error.reason})"
+            raise BadLabelError(message) from None
 
     def source(self, index: int) -> str:
         """``root:image-000000001`` style name of sample ``index``."""

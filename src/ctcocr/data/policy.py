@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from PIL import Image
 
-from ctcocr.data.errors import BadImageError, DatasetError
+from ctcocr.data.errors import BadImageError, BadLabelError, DatasetError
 from ctcocr.data.transforms import to_grayscale
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ EMPTY_LABEL = "empty label"
 UNKNOWN_CHARACTERS = "characters outside the charset"
 LABEL_TOO_LONG = "label too long"
 UNREADABLE_IMAGE = "unreadable image"
+UNREADABLE_LABEL = "unreadable label"
 
 _EXAMPLES_SHOWN = 5
 
@@ -67,16 +68,23 @@ def scan_labels(
 ) -> tuple[list[int], list[int]]:
     """Check every label of a dataset; returns (kept indices, their normalized label lengths).
 
-    ``text(i)`` must be cheap (no image decoding); ``source(i)`` is only called for bad samples.
-    Raises :class:`DatasetError` under ``"error"``; logs counts per reason under ``"skip"``.
+    ``text(i)`` must be cheap (no image decoding) and raises :class:`BadLabelError` for a label
+    it cannot read; ``source(i)`` is only called for bad samples. Raises :class:`DatasetError`
+    under ``"error"``; logs counts per reason under ``"skip"``.
     """
     kept: list[int] = []
     lengths: list[int] = []
     counts: Counter[str] = Counter()
     examples: list[str] = []
     for index in range(size):
-        label = text(index)
-        problem = label_problem(label, charset, max_label_length)
+        try:
+            label = text(index)
+        except BadLabelError as error:  # its message names the sample
+            problem = (UNREADABLE_LABEL, str(error))
+        else:
+            problem = label_problem(label, charset, max_label_length)
+            if problem is not None:
+                problem = (problem[0], f"{source(index)}: {problem[1]}")
         if problem is None:
             kept.append(index)
             lengths.append(len(charset.normalize(label)))
@@ -84,7 +92,7 @@ def scan_labels(
         reason, detail = problem
         counts[reason] += 1
         if len(examples) < _EXAMPLES_SHOWN:
-            examples.append(f"{source(index)}: {detail}")
+            examples.append(detail)
     if counts:
         bad = sum(counts.values())
         summary = f"{name}: {bad} of {size} samples have bad labels ({_format_counts(counts)})"
