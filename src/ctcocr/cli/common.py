@@ -25,8 +25,35 @@ OmegaConf.register_new_resolver("if_native_bf16", if_native_bf16, replace=True)
 Task = TypeVar("Task", bound=Callable[..., Any])
 
 
+class LightningNoise(logging.Filter):
+    """Drops Lightning's product tips, and its accelerator lines unless ``verbose``."""
+
+    ACCELERATOR_LINES = ("GPU available", "TPU available", "HPU available", "LOCAL_RANK")
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("\N{ELECTRIC LIGHT BULB} Tip"):
+            return False
+        return self.verbose or not message.startswith(self.ACCELERATOR_LINES)
+
+
+def quiet_lightning(verbose: bool) -> None:
+    """Install :class:`LightningNoise` on Lightning's rank-zero loggers (replacing an earlier one)."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, LightningNoise)]:
+            logger.removeFilter(old)
+        logger.addFilter(LightningNoise(verbose))
+
+
 def configure(cfg: DictConfig) -> None:
-    """Apply the run-wide settings shared by the entry points: thread count and config printing."""
+    """Apply the run-wide settings shared by the entry points: thread count, config printing and
+    Lightning's console lines."""
+    quiet_lightning(bool(cfg.get("extras", {}).get("verbose")))
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     if cfg.get("extras", {}).get("print_config"):
