@@ -154,3 +154,23 @@ def test_missing_lmdb_keys_are_skipped_counted_and_named(tmp_path, folder_datase
     assert sorted(batch["texts"]) == ["a", "ab"]
     assert "image-000000002: unreadable label: key missing" in caplog.text
     assert "image-000000003: unreadable image: key missing" in caplog.text
+
+
+def test_a_wrong_path_fails_before_the_trainer_is_built(tmp_path, folder_dataset, monkeypatch):
+    from lightning.pytorch import Trainer
+
+    from ctcocr.cli.train import train
+    from tests.conftest import TINY, compose_config
+
+    root, _ = folder_dataset(["a", "b"])
+
+    def no_trainer(*args, **kwargs):
+        raise AssertionError("the trainer was built before the paths were checked")
+
+    monkeypatch.setattr(Trainer, "__init__", no_trainer)
+    for val, message in [(tmp_path / "nowhere", "dataset not found: .*nowhere"),
+                         (tmp_path, "neither a folder dataset")]:
+        cfg = compose_config("train", [*TINY, "data=folder", f"data.train=[{root},{val}]",
+                                       f"data.val={root}"], tmp_path)
+        with pytest.raises(DatasetError, match=message):
+            train(cfg)

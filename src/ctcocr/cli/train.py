@@ -38,6 +38,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module = fine_tuning_module(cfg) if cfg.get("init_from") else \
         RecognizerModule.from_train_config(cfg)
     datamodule = instantiate(cfg.data, charset=module.charset)
+    datamodule.check_paths()  # a wrong path fails in seconds, before the trainer is built
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=instantiate_all(cfg.get("callbacks")),
         logger=instantiate_all(cfg.get("logger")) or False,

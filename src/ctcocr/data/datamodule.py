@@ -92,16 +92,27 @@ def _describe(dataset: Dataset) -> str:
     return repr(dataset) if has_repr else type(dataset).__name__
 
 
-def open_dataset(path: str | Path) -> Dataset:
-    """A dataset folder: LMDB if it holds ``data.mdb``, a folder dataset if it holds ``gt.txt``."""
+def dataset_kind(path: str | Path) -> type[LmdbDataset] | type[FolderDataset]:
+    """LMDB if ``path`` holds ``data.mdb``, a folder dataset if it holds ``gt.txt``; else a
+    DatasetError naming the path."""
     path = Path(path)
     if (path / "data.mdb").is_file():
-        return LmdbDataset(path)
+        return LmdbDataset
     if (path / "gt.txt").is_file():
-        return FolderDataset(path)
+        return FolderDataset
     if not path.exists():
         raise DatasetError(f"dataset not found: {path}")
     raise DatasetError(f"{path}: neither a folder dataset (gt.txt) nor an LMDB dataset (data.mdb)")
+
+
+def open_dataset(path: str | Path) -> Dataset:
+    """The LMDB or folder dataset at ``path`` (see :func:`dataset_kind`)."""
+    return dataset_kind(path)(path)
+
+
+def _items(spec: DatasetSpec) -> list[Any]:
+    """The parts of a dataset spec (a list is concatenated)."""
+    return list(spec) if isinstance(spec, Sequence) and not isinstance(spec, str) else [spec]
 
 
 class LineDataModule(L.LightningDataModule):
@@ -179,6 +190,14 @@ class LineDataModule(L.LightningDataModule):
             if split not in self.datasets and self.specs[split] is not None:
                 self._prepare(split)
 
+    def check_paths(self) -> None:
+        """Raise DatasetError for any configured dataset path that is missing or not a dataset,
+        without reading it: the entry points call this before building anything else."""
+        for spec in self.specs.values():
+            for item in _items(spec) if spec is not None else []:
+                if isinstance(item, (str, Path)):
+                    dataset_kind(item)
+
     def _prepare(self, split: str) -> None:
         transform = self.train_transform if split == "train" else self.eval_transform
         parts = [
@@ -198,9 +217,8 @@ class LineDataModule(L.LightningDataModule):
         self.lengths[split] = [length for part in parts for length in part.lengths]
 
     def _as_datasets(self, spec: DatasetSpec) -> list[Dataset]:
-        items = list(spec) if isinstance(spec, Sequence) and not isinstance(spec, str) else [spec]
         datasets = []
-        for item in items:
+        for item in _items(spec):
             if isinstance(item, (str, Path)):
                 item = open_dataset(item)
             elif not isinstance(item, Dataset) and callable(item):
