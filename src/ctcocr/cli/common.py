@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ctcocr.data.errors import DatasetError
 from ctcocr.recognition.recognizer import ModelFileError
+from ctcocr.training.callbacks import TrainingDiverged
 from ctcocr.training.finetune import FineTuneError
 from ctcocr.training.precision import if_native_bf16
 
@@ -68,12 +69,13 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(entry) for entry in (group or {}).values() if entry and "_target_" in entry]
 
 
-USER_ERRORS = (DatasetError, ModelFileError, FineTuneError, FileNotFoundError)
+USER_ERRORS = (DatasetError, ModelFileError, FineTuneError, TrainingDiverged, FileNotFoundError)
 
 
 def user_errors(task: Task) -> Task:
-    """Report bad input (missing files, bad datasets, bad checkpoints) in one line, exit code 2,
-    also when it was raised while Hydra instantiated a config (e.g. a missing lexicon file)."""
+    """Report bad input (missing files, bad datasets, bad checkpoints, fine-tuning settings that
+    cannot apply) and a diverged training run in one line, exit code 2, also when it was raised
+    while Hydra instantiated a config (e.g. a missing lexicon file)."""
 
     @functools.wraps(task)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

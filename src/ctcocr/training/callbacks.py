@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BaseFinetuning
+from torch.optim import Optimizer
 from omegaconf import DictConfig
 
 from ctcocr.evaluation import evaluate_sets, split_loader
@@ -76,3 +78,56 @@ class FreezeBackbone(Callback):
             BaseFinetuning.make_trainable(pl_module.recognizer.model.backbone)
             self.frozen = False
             log.info("backbone unfrozen at step %d", trainer.global_step)
+
+
+class TrainingDiverged(RuntimeError):
+    """Too many optimizer steps in a row had non-finite gradients; the message names the step and
+    the samples of the last batch."""
+
+
+class SkipNonFiniteSteps(Callback):
+    """Skip every optimizer step whose gradients hold NaN or inf (a non-finite loss gives such
+    gradients too): the gradients are dropped and the buffers (batch-norm statistics, which a
+    NaN input would poison) restored, so the weights, buffers and optimizer state stay as they
+    were (the schedule still advances). Skipped steps are counted (``train/skipped_steps``); after
+    ``max_consecutive`` in a row, training stops with :class:`TrainingDiverged`, and the last
+    checkpoint holds the last good weights."""
+
+    def __init__(self, max_consecutive: int = 10) -> None:
+        super().__init__()
+        if max_consecutive < 1:
+            raise ValueError(f"max_consecutive must be >= 1, got {max_consecutive}")
+        self.max_consecutive = max_consecutive
+        self.skipped = 0
+        self.consecutive = 0
+        self.sources: list[str] = []
+        self.buffers: list[torch.Tensor] = []
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: dict,
+                             batch_idx: int) -> None:
+        self.sources = list(batch.get("sources", []))
+        self.buffers = [buffer.detach().clone() for buffer in pl_module.buffers()]
+
+    def on_before_optimizer_step(self, trainer: Trainer, pl_module: LightningModule,
+                                 optimizer: Optimizer) -> None:
+        params = [p for group in optimizer.param_groups for p in group["params"]
+                  if p.grad is not None]
+        if all(bool(torch.isfinite(p.grad).all()) for p in params):
+            self.consecutive = 0
+            return
+        for param in params:
+            param.grad = None
+        with torch.no_grad():
+            for buffer, saved in zip(pl_module.buffers(), self.buffers):
+                buffer.copy_(saved)
+        self.skipped += 1
+        self.consecutive += 1
+        pl_module.log("train/skipped_steps", float(self.skipped), on_step=True, on_epoch=False)
+        shown = ", ".join(self.sources[:4]) + (", ..." if len(self.sources) > 4 else "")
+        log.warning("step %d skipped: non-finite gradients (batch: %s)", trainer.global_step,
+                    shown)
+        if self.consecutive >= self.max_consecutive:
+            raise TrainingDiverged(
+                f"training stopped at step {trainer.global_step}: {self.consecutive} optimizer "
+                f"steps in a row had non-finite gradients (last batch: {shown}); the last "
+                f"checkpoint holds the last good weights; try a lower optimizer.lr")
