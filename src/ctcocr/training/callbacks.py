@@ -112,7 +112,7 @@ class SkipNonFiniteSteps(Callback):
                                  optimizer: Optimizer) -> None:
         params = [p for group in optimizer.param_groups for p in group["params"]
                   if p.grad is not None]
-        if all(bool(torch.isfinite(p.grad).all()) for p in params):
+        if not params or bool(torch.stack([torch.isfinite(p.grad).all() for p in params]).all()):
             self.consecutive = 0
             return
         for param in params:
