@@ -22,6 +22,7 @@ from ctcocr.resources import CONFIG_DIR
 from ctcocr.training.callbacks import EvaluateBestCheckpoint
 from ctcocr.training.module import RecognizerModule
 from tests.conftest import TINY, compose_config
+from tests.xml_pages import write_page
 
 GROUPS = ["charset", "data", "model", "loss", "optimizer", "scheduler", "trainer", "callbacks",
           "logger", "experiment", "debug"]
@@ -48,6 +49,9 @@ def user_files(group: str, option: str, tmp_path: Path) -> list[str]:
         (folder / "gt.txt").write_text("1.png\tabc\n")
         folder_to_lmdb(folder, tmp_path / "lmdb")
         return [f"data.train={folder}", f"data.val={tmp_path / 'lmdb'}"]
+    if group == "data" and option in ("page", "alto"):  # one ALTO page (PAGE: tests/data)
+        xml, _ = write_page(tmp_path / "pages", "p", [("l1", "abc", 0.0)], "alto4")
+        return [f"data.train={xml}", f"data.val={xml}"]
     if group == "data" and option != "tiny":
         return SMALL_SYNTH
     return []

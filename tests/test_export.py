@@ -192,3 +192,25 @@ def test_shipped_model_configs_export_with_parity(model, tmp_path):
     recognizer = RecognizerModule.from_train_config(cfg).recognizer
     path = export_onnx(recognizer, tmp_path / f"{model}.onnx")
     assert parity_error(recognizer, OnnxRecognizer(path), WIDTHS) < 1e-4
+
+
+def test_int8_export_is_a_smaller_readable_copy_close_to_pytorch(exported, tmp_path, capsys):
+    module, path = exported
+    output = tmp_path / "int8" / "model.int8.onnx"
+    assert run_export([f"ckpt_path={path.with_suffix('.ckpt')}", f"output={output}",
+                       "quantize=int8", "verify_widths=[64]"], tmp_path) == output
+    assert "(int8: max |log-prob difference| to PyTorch" in capsys.readouterr().out
+    quantized = onnx.load(str(output))
+    assert {node.op_type for node in quantized.graph.node} & {"DynamicQuantizeLSTM",
+                                                              "ConvInteger", "MatMulInteger"}
+    recognizer = OnnxRecognizer(output)
+    assert recognizer.charset.characters == module.charset.characters
+    assert recognizer.preprocessing == module.preprocessing
+    error = parity_error(module, recognizer, [48, 120])
+    assert 0 < error < 1.0  # quantised, so not equal, yet close on these peaky outputs
+
+
+def test_unknown_quantization_is_an_error(exported, tmp_path):
+    _, path = exported
+    with pytest.raises(ValueError, match="quantize must be null or one of int8, got 'int4'"):
+        run_export([f"ckpt_path={path.with_suffix('.ckpt')}", "quantize=int4"], tmp_path)

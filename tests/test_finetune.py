@@ -47,6 +47,14 @@ def test_new_keeps_the_configured_charset_and_union_appends_to_the_base():
         fine_tuned_charset(base, configured, "both")
 
 
+def test_union_keeps_the_base_normal_form_and_a_different_form_is_named():
+    base = Charset("ab", unicode_normalization="NFD")
+    union = fine_tuned_charset(base, Charset("bc", unicode_normalization="NFD"), "union")
+    assert union.characters == "abc" and union.unicode_normalization == "NFD"
+    with pytest.raises(FineTuneError, match="unicode_normalization=NFD"):
+        fine_tuned_charset(base, Charset("bc"), "union")
+
+
 @pytest.mark.parametrize("chars", ["abcd", "dcb"], ids=["union", "new"])
 def test_class_rows_move_by_character_and_everything_else_is_copied(chars):
     base, target = recognizer("abc", seed=0), recognizer(chars, seed=1)

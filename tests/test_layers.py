@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "evaluation": 2,
     "recognition": 1,
     "ctc": 0, "models": 0, "losses": 0, "metrics": 0, "data": 0,  # the toolkit
+    "lite": 0,  # the torch-free inference path (it imports nothing of ctcocr outside itself)
 }
 #: Layer of the modules directly in src/ctcocr (``ctcocr/__init__.py``, ``ctcocr/resources.py``):
 #: below everything, so they can import nothing of the package but each other.

@@ -174,3 +174,74 @@ def test_a_wrong_path_fails_before_the_trainer_is_built(tmp_path, folder_dataset
                                        f"data.val={root}"], tmp_path)
         with pytest.raises(DatasetError, match=message):
             train(cfg)
+
+
+def test_a_zero_byte_image_follows_the_policy(folder_dataset, caplog):
+    root, _ = folder_dataset(["a", "b", "c"])
+    (root / "img" / "001.png").write_bytes(b"")
+    with pytest.raises(BadImageError, match=r"gt\.txt:2 \(img/001\.png\): unreadable image"):
+        _lines(root, "error")[1]
+    with caplog.at_level(logging.WARNING, logger="ctcocr.data"):
+        batch = next(iter(DataLoader(_lines(root, "skip"), batch_size=3,
+                                     collate_fn=LineCollate(32))))
+    assert batch["num_skipped"] == 1 and batch["texts"] == ["a", "c"]
+    assert "img/001.png" in caplog.text
+
+
+def test_undecodable_lmdb_label_bytes_follow_the_policy(tmp_path, folder_dataset, caplog):
+    import lmdb
+
+    path = lmdb_without_keys(tmp_path, folder_dataset)
+    with lmdb.open(str(path)) as env, env.begin(write=True) as txn:
+        txn.put(b"label-000000003", b"\xff\xfe")
+    with pytest.raises(DatasetError, match=r"image-000000003: unreadable label"):
+        LineDataset(LmdbDataset(path), CHARSET, LineTransform(), "error", "train")
+    with caplog.at_level(logging.WARNING, logger="ctcocr.data"):
+        lines = LineDataset(LmdbDataset(path), CHARSET, LineTransform(), "skip", "train")
+    assert len(lines) == 3
+    assert "1 unreadable label" in caplog.text
+
+
+def test_skipped_labels_are_counted_by_split_and_reason(folder_dataset):
+    root, _ = folder_dataset(["a", "", "bx", "c", "zz"])
+    datamodule = LineDataModule(CHARSET, str(root), str(root), on_bad_sample="skip",
+                                max_label_length=1, num_workers=0)
+    datamodule.setup("fit")
+    assert datamodule.skipped_labels() == {
+        "train/skipped/empty_label": 1, "train/skipped/characters_outside_the_charset": 2,
+        "val/skipped/empty_label": 1, "val/skipped/characters_outside_the_charset": 2}
+
+
+def test_training_writes_the_skip_counts_into_the_run_metrics(tmp_path, folder_dataset):
+    import json
+
+    from ctcocr.cli.train import train
+    from tests.conftest import TINY, compose_config
+
+    root, _ = folder_dataset(["ab", "", "ab\u00e9", "ba", "abc", "cab"])
+    cfg = compose_config("train", [*TINY, "data=folder", f"data.train={root}", f"data.val={root}",
+                                   "data.on_bad_sample=skip", "data.num_workers=0", "test=false",
+                                   "logger=csv"], tmp_path)
+    train(cfg)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["train/skipped/empty_label"] == 1
+    assert metrics["train/skipped/characters_outside_the_charset"] == 1
+    logged = (tmp_path / "csv" / "metrics.csv").read_text()
+    assert "train/skipped/empty_label" in logged
+
+
+def test_an_unwritable_run_folder_is_one_line_before_anything_runs(tmp_path):
+    import subprocess
+    import sys
+
+    from ctcocr.cli.run_dir import unwritable_reason
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert unwritable_reason(blocker / "run") == f"{blocker} is a file, not a folder"
+    assert unwritable_reason(tmp_path / "new" / "run") is None
+    result = subprocess.run([sys.executable, "-m", "ctcocr.cli.train", f"hydra.run.dir={blocker}/run"],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: cannot write the run folder {blocker}/run: "
+                                     f"{blocker} is a file, not a folder")

@@ -262,15 +262,18 @@ def test_ddp_ranks_share_out_each_epoch(tmp_path, folder_dataset):
     assert set(validated[0]).isdisjoint(validated[1])
 
 
+PATH_CONFIGS = ("folder", "page", "alto")  # the data configs that read datasets from paths
+
+
 @pytest.mark.parametrize("name", sorted(path.stem for path in (CONFIGS / "data").glob("*.yaml")))
 def test_data_configs_instantiate_without_a_charset_of_their_own(name):
     overrides = ["data.height=48"]
-    if name == "folder":
+    if name in PATH_CONFIGS:
         overrides += ["data.train=/data/train", "data.val=[/data/a,/data/b]"]
     datamodule, charset = _configured_datamodule(overrides, name)
     assert datamodule.charset is charset
     assert datamodule.eval_transform.height == 48
-    if name == "folder":
+    if name in PATH_CONFIGS:
         assert datamodule.specs["train"] == "/data/train"
         assert list(datamodule.specs["val"]) == ["/data/a", "/data/b"]
         assert list(datamodule.specs["test"]) == ["/data/a", "/data/b"]  # test defaults to val

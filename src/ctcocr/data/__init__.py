@@ -1,30 +1,32 @@
-"""Data: charset, datasets (synthetic, folder, LMDB), bad-sample policy, transforms, batching."""
+"""Data: charset, datasets (synthetic, folder, LMDB, PAGE/ALTO), bad-sample policy, transforms,
+batching.
 
-from ctcocr.data.charset import Charset
-from ctcocr.data.collate import EncodedLine, LineBatch, LineCollate
-from ctcocr.data.datamodule import LineDataModule, LineDataset, open_dataset
-from ctcocr.data.errors import BadImageError, DatasetError
-from ctcocr.data.folder import FolderDataset
-from ctcocr.data.lmdb_dataset import LmdbDataset, folder_to_lmdb
-from ctcocr.data.sample import Sample
-from ctcocr.data.sampler import BucketBatchSampler, EpochRandomSampler
-from ctcocr.data.transforms import LineTransform
+Names load on first use, so that reading a charset or a transform (what a checkpoint needs) does
+not import Lightning through the data module.
+"""
 
-__all__ = [
-    "BadImageError",
-    "BucketBatchSampler",
-    "Charset",
-    "DatasetError",
-    "EncodedLine",
-    "EpochRandomSampler",
-    "FolderDataset",
-    "LineBatch",
-    "LineCollate",
-    "LineDataModule",
-    "LineDataset",
-    "LineTransform",
-    "LmdbDataset",
-    "Sample",
-    "folder_to_lmdb",
-    "open_dataset",
-]
+from __future__ import annotations
+
+import importlib
+
+_MODULES = {
+    "Charset": "charset",
+    "EncodedLine": "collate", "LineBatch": "collate", "LineCollate": "collate",
+    "LineDataModule": "datamodule", "LineDataset": "datamodule", "open_dataset": "datamodule",
+    "BadImageError": "errors", "DatasetError": "errors",
+    "FolderDataset": "folder",
+    "LmdbDataset": "lmdb_dataset", "folder_to_lmdb": "lmdb_dataset",
+    "Sample": "sample",
+    "BucketBatchSampler": "sampler", "EpochRandomSampler": "sampler",
+    "LineTransform": "transforms",
+    "XmlLineDataset": "xml_dataset",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
+
+
+__all__ = sorted(_MODULES)

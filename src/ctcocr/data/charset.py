@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import string
+import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
@@ -10,6 +12,8 @@ from typing import Literal
 from ctcocr.data.errors import DatasetError
 
 Case = Literal["sensitive", "lower", "upper"]
+UnicodeForm = Literal["NFC", "NFD", "NFKC", "NFKD"]
+UNICODE_FORMS = ("NFC", "NFD", "NFKC", "NFKD")
 
 #: Printable ASCII without tab/newline: digits, letters, punctuation, space (95 characters).
 PRINTABLE = (
@@ -26,24 +30,35 @@ class Charset:
             single space is the space character, empty lines are ignored.
         case: ``"sensitive"`` keeps labels as they are; ``"lower"``/``"upper"`` map labels (and
             ``chars``) to that case, so ``"A"`` and ``"a"`` become one class.
+        unicode_normalization: the Unicode normal form (``"NFC"``, ``"NFD"``, ``"NFKC"``,
+            ``"NFKD"``) labels and ``chars`` are brought to after the case mapping, so that a
+            character typed precomposed or as base + combining mark is one class; None keeps the
+            code points as they are. A character that normalizes to several code points (``"é"``
+            under NFD) gives a class to each.
     """
 
     blank: int = 0
 
-    def __init__(self, chars: str | None = None, file: str | None = None, case: Case = "sensitive"):
+    def __init__(self, chars: str | None = None, file: str | None = None, case: Case = "sensitive",
+                 unicode_normalization: UnicodeForm | None = "NFC"):
         if case not in ("sensitive", "lower", "upper"):
             raise ValueError(f"case must be 'sensitive', 'lower' or 'upper', got {case!r}")
+        if unicode_normalization not in (*UNICODE_FORMS, None):
+            raise ValueError(f"unicode_normalization must be one of {', '.join(UNICODE_FORMS)} or "
+                             f"null, got {unicode_normalization!r}")
         if (chars is None) == (file is None):
             raise ValueError("give exactly one of chars= or file=")
         self.case: Case = case
-        raw = chars if chars is not None else _read_charset_file(Path(file))
-        duplicates = sorted({c for c in raw if raw.count(c) > 1})
+        self.unicode_normalization: UnicodeForm | None = unicode_normalization
+        raw = list(chars) if chars is not None else _read_charset_file(Path(file))
+        duplicates = sorted(c for c, n in Counter(raw).items() if n > 1)
         if duplicates:
             raise ValueError(f"charset has duplicate characters: {''.join(duplicates)!r}")
         if not raw:
             raise ValueError("charset is empty")
-        # Case mapping may merge characters ("Aa" under "lower"): keep the first occurrence.
-        self.characters: str = "".join(dict.fromkeys(self.normalize(raw)))
+        # Normalizing may merge characters ("Aa" under "lower", "Å" and the Angstrom sign under
+        # NFC) or split them ("é" under NFD): keep each code point's first occurrence.
+        self.characters: str = "".join(dict.fromkeys("".join(map(self.normalize, raw))))
         self._index = {c: i + 1 for i, c in enumerate(self.characters)}
 
     @property
@@ -55,21 +70,26 @@ class Charset:
         return len(self.characters)
 
     def __repr__(self) -> str:
-        return f"Charset({len(self.characters)} characters, case={self.case!r})"
+        return (f"Charset({len(self.characters)} characters, case={self.case!r}, "
+                f"unicode_normalization={self.unicode_normalization!r})")
 
-    def to_config(self) -> dict[str, str]:
+    def to_config(self) -> dict[str, str | None]:
         """The characters themselves, not the file they came from: what checkpoints and ONNX
         files store, so that a model's classes never depend on a file outside it."""
         return {"_target_": f"{type(self).__module__}.{type(self).__qualname__}",
-                "chars": self.characters, "case": self.case}
+                "chars": self.characters, "case": self.case,
+                "unicode_normalization": self.unicode_normalization}
 
     def normalize(self, text: str) -> str:
-        """Apply the case mapping to a label."""
+        """A label as the classes spell it: the case mapping, then the Unicode normal form. The one
+        label normalization of training, evaluation and ``ctcocr-check-data``."""
         if self.case == "lower":
-            return text.lower()
-        if self.case == "upper":
-            return text.upper()
-        return text
+            text = text.lower()
+        elif self.case == "upper":
+            text = text.upper()
+        if self.unicode_normalization is None:
+            return text
+        return unicodedata.normalize(self.unicode_normalization, text)
 
     def unknown(self, text: str) -> set[str]:
         """Characters of the normalized ``text`` that have no class."""
@@ -97,8 +117,10 @@ class Charset:
         return "".join(chars)
 
 
-def _read_charset_file(path: Path) -> str:
-    """One character per line; a line with one space is the space; empty lines are skipped."""
+def _read_charset_file(path: Path) -> list[str]:
+    """One character per line; a line with one space is the space; empty lines are skipped. A
+    character may be written decomposed (base + combining marks): the entries are kept as written,
+    the charset normalizes them."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -107,7 +129,7 @@ def _read_charset_file(path: Path) -> str:
     for number, line in enumerate(lines, start=1):
         if line == "":
             continue
-        if len(line) != 1:
+        if len(unicodedata.normalize("NFC", line)) != 1:
             raise DatasetError(f"{path}:{number}: expected one character per line, got {line!r}")
         chars.append(line)
-    return "".join(chars)
+    return chars

@@ -57,6 +57,26 @@ def label_problem(
     return None
 
 
+def check_label(
+    index: int,
+    text: Callable[[int], str],
+    source: Callable[[int], str],
+    charset: Charset,
+    max_label_length: int | None = None,
+) -> tuple[str | None, tuple[str, str] | None]:
+    """Sample ``index``'s label as read (None: unreadable) and why it cannot be a training label:
+    (reason, details naming the sample), or None. ``text`` and ``source`` as in
+    :func:`scan_labels`."""
+    try:
+        label = text(index)
+    except BadLabelError as error:  # its message names the sample
+        return None, (UNREADABLE_LABEL, str(error))
+    problem = label_problem(label, charset, max_label_length)
+    if problem is not None:
+        problem = (problem[0], f"{source(index)}: {problem[1]}")
+    return label, problem
+
+
 def scan_labels(
     name: str,
     size: int,
@@ -65,8 +85,9 @@ def scan_labels(
     charset: Charset,
     policy: BadSamplePolicy,
     max_label_length: int | None = None,
-) -> tuple[list[int], list[int]]:
-    """Check every label of a dataset; returns (kept indices, their normalized label lengths).
+) -> tuple[list[int], list[int], Counter[str]]:
+    """Check every label of a dataset; returns (kept indices, their normalized label lengths,
+    the number of dropped samples by reason).
 
     ``text(i)`` must be cheap (no image decoding) and raises :class:`BadLabelError` for a label
     it cannot read; ``source(i)`` is only called for bad samples. Raises :class:`DatasetError`
@@ -77,14 +98,7 @@ def scan_labels(
     counts: Counter[str] = Counter()
     examples: list[str] = []
     for index in range(size):
-        try:
-            label = text(index)
-        except BadLabelError as error:  # its message names the sample
-            problem = (UNREADABLE_LABEL, str(error))
-        else:
-            problem = label_problem(label, charset, max_label_length)
-            if problem is not None:
-                problem = (problem[0], f"{source(index)}: {problem[1]}")
+        label, problem = check_label(index, text, source, charset, max_label_length)
         if problem is None:
             kept.append(index)
             lengths.append(len(charset.normalize(label)))
@@ -102,7 +116,7 @@ def scan_labels(
         logger.warning("%s, skipped: %s", summary, listed)
     else:
         logger.info("%s: %d labels checked, all usable", name, size)
-    return kept, lengths
+    return kept, lengths, counts
 
 
 def _format_counts(counts: Counter[str]) -> str:

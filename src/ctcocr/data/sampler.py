@@ -1,4 +1,5 @@
-"""Width bucketing: batches of lines of similar length, to cut the padding in each batch.
+"""Width bucketing: batches of lines of similar length, to cut the padding in each batch; and a
+data loader that resumes mid-epoch at the batch where a checkpoint left it.
 
 Image widths of synthetic lines are unknown until rendered, so the label length stands in for the
 width (for a fixed height the width grows roughly linearly with the number of characters).
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence, Sized
+from typing import Any
 
 import torch
-from torch.utils.data import BatchSampler, RandomSampler, Sampler
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler
 
 
 class EpochRandomSampler(RandomSampler):
@@ -40,6 +42,7 @@ class BucketBatchSampler(BatchSampler):
     ``shuffle`` the batches of a chunk come out in a random order seeded by ``seed`` and the inner
     sampler's ``epoch``; without it they come out shortest first. Deterministic for a given
     sampler order. Lightning can inject a ``DistributedSampler`` through the ``sampler`` argument.
+    :meth:`resume_at` makes the next pass start after its first ``n`` batches, without loading them.
 
     Args:
         sampler: yields dataset indices (random for training, sequential for evaluation).
@@ -61,6 +64,16 @@ class BucketBatchSampler(BatchSampler):
         self.chunk_size = batch_size * max(1, math.ceil(chunk_size / batch_size))
         self.shuffle = shuffle
         self.seed = seed
+        self.skip = 0
+
+    def resume_at(self, batches: int) -> None:
+        """Leave out the first ``batches`` batches of the next pass (once)."""
+        self.skip = batches
+
+    @property
+    def epoch(self) -> int:
+        """The inner sampler's epoch (0 for a sampler without one)."""
+        return getattr(self.sampler, "epoch", 0)
 
     def set_epoch(self, epoch: int) -> None:
         """Forward the epoch to the inner sampler (Lightning calls the inner sampler's directly)."""
@@ -69,7 +82,13 @@ class BucketBatchSampler(BatchSampler):
             set_epoch(epoch)
 
     def __iter__(self) -> Iterator[list[int]]:
-        generator = torch.Generator().manual_seed(self.seed + getattr(self.sampler, "epoch", 0))
+        skip, self.skip = self.skip, 0
+        for number, batch in enumerate(self._all_batches()):
+            if number >= skip:
+                yield batch
+
+    def _all_batches(self) -> Iterator[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
         chunk: list[int] = []
         for index in self.sampler:
             chunk.append(index)
@@ -90,3 +109,37 @@ class BucketBatchSampler(BatchSampler):
             order = torch.randperm(len(batches), generator=generator).tolist()
         for position in order:
             yield batches[position]
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader over a :class:`BucketBatchSampler` whose ``state_dict`` is its position: the
+    epoch and the number of batches handed out in the current pass.
+
+    Lightning's fit loop stores the state of such a (stateful) training loader in every checkpoint
+    and loads it into the fresh loader before iterating on resume, so a resumed run starts at the
+    batch after the checkpoint's, in the same order, with or without worker processes (the batch
+    sampler runs in the main process; batches prefetched by workers are not counted).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.batch_sampler, BucketBatchSampler):
+            raise TypeError("ResumableDataLoader needs a BucketBatchSampler as batch_sampler")
+        self.batches_taken = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        self.batches_taken = self.batch_sampler.skip
+        for batch in super().__iter__():
+            self.batches_taken += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.batch_sampler.epoch, "batches": self.batches_taken}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        """Position the next pass; a finished epoch resumes at the start of the next one."""
+        epoch, batches = state_dict["epoch"], state_dict["batches"]
+        if batches >= len(self):
+            epoch, batches = epoch + 1, 0
+        self.batch_sampler.set_epoch(epoch)
+        self.batch_sampler.resume_at(batches)

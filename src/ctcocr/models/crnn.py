@@ -25,20 +25,24 @@ class BidirectionalLSTM(nn.Module):
     """One BiLSTM layer and a linear projection of its two directions: (T, B, I) -> (T, B, O).
 
     The directions are two LSTMs; the backward one reads each sample reversed within its own
-    length, so right padding never reaches a sample's valid steps.
+    length, so right padding never reaches a sample's valid steps. ``dropout`` applies to the
+    directions' outputs before the projection (in training).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, output_size: int) -> None:
+    def __init__(self, input_size: int, hidden_size: int, output_size: int,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         self.forward_rnn = nn.LSTM(input_size, hidden_size)
         self.backward_rnn = nn.LSTM(input_size, hidden_size)
+        self.dropout = nn.Dropout(dropout)
         self.projection = nn.Linear(2 * hidden_size, output_size)
 
     def forward(self, sequence: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Sequence (T, B, I) and valid steps per sample (B,) int64 (None: all T) -> (T, B, O)."""
         forward, _ = self.forward_rnn(sequence)
         backward, _ = self.backward_rnn(reverse_within_lengths(sequence, lengths))
-        return self.projection(torch.cat([forward, reverse_within_lengths(backward, lengths)], -1))
+        both = torch.cat([forward, reverse_within_lengths(backward, lengths)], -1)
+        return self.projection(self.dropout(both))
 
 
 class CRNN(nn.Module):
@@ -49,7 +53,9 @@ class CRNN(nn.Module):
     the paper) read the column sequence and the last projection scores the classes (blank = 0).
     With ``shortcut``, a linear map of the column features is added to the class scores: the
     convolutional features get a direct path to the loss, and CTC leaves its all-blank plateau
-    in fewer steps.
+    in fewer steps. ``dropout`` applies (in training) to the input of every BiLSTM layer after
+    the first and to the features the class scores are computed from (the last layer's BiLSTM
+    outputs and the shortcut's column features).
     """
 
     def __init__(
@@ -69,9 +75,12 @@ class CRNN(nn.Module):
         for index, (size_in, size_out) in enumerate(zip(sizes, outputs)):
             if index and dropout:
                 layers.append(nn.Dropout(dropout))
-            layers.append(BidirectionalLSTM(size_in, hidden_size, size_out))
+            last = index == num_layers - 1
+            layers.append(BidirectionalLSTM(size_in, hidden_size, size_out,
+                                            dropout if last else 0.0))
         self.sequence = nn.Sequential(*layers)
         self.shortcut = nn.Linear(sizes[0], num_classes) if shortcut else None
+        self.shortcut_dropout = nn.Dropout(dropout)
         self.num_classes = num_classes
 
     def class_layers(self) -> list[nn.Linear]:
@@ -97,5 +106,5 @@ class CRNN(nn.Module):
             is_rnn = isinstance(layer, BidirectionalLSTM)
             scores = layer(scores, lengths) if is_rnn else layer(scores)
         if self.shortcut is not None:
-            scores = scores + self.shortcut(columns)
+            scores = scores + self.shortcut(self.shortcut_dropout(columns))
         return torch.log_softmax(scores.float(), dim=-1)

@@ -3,11 +3,13 @@
 The graph takes ``images`` (B, 1, H, W) float32 in [-1, 1] and ``widths`` (B,) int64 (each image's
 width before batch padding), with dynamic B and W, and returns ``log_probs`` (T, B, C) float32 and
 ``lengths`` (B,) int64, the valid frames per sample. The charset, preprocessing and model config
-are stored in the file's metadata, so ``OnnxRecognizer(path)`` needs nothing else.
+are stored in the file's metadata, so ``OnnxRecognizer(path)`` (or the torch-free
+``ctcocr.lite.OnnxReader(path)``) needs nothing else. :func:`quantize_int8` writes an 8-bit copy.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +31,10 @@ DYNAMIC_AXES = {
     "log_probs": {0: "frames", 1: "batch"},
     "lengths": {0: "batch"},
 }
+
+
+#: The quantisations ``ctcocr-export quantize=...`` offers.
+QUANTIZATIONS = ("int8",)
 
 
 class ParityError(RuntimeError):
@@ -86,3 +92,21 @@ def parity_error(
             return float("inf")
         worst = max(worst, float((log_probs - expected).abs().max()))
     return worst
+
+
+def quantize_int8(source: str | Path, target: str | Path) -> Path:
+    """Write an 8-bit copy of the exported model ``source`` to ``target`` (ONNX Runtime's dynamic
+    quantisation: the weights of the convolutions, matrix products and LSTMs stored as signed
+    8-bit integers, activations quantised on the fly), metadata kept; returns ``target``."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to run shape inference first, logged on every call
+    try:
+        quantize_dynamic(Path(source), target, weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
+    return target

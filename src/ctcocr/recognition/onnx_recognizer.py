@@ -1,8 +1,7 @@
-"""Run a recognizer exported by ``ctcocr-export`` with ONNX Runtime: the ONNX file is enough.
-
-The file holds the network (images and widths in, log-probabilities and frame counts out) and, in
-its metadata, the charset, the preprocessing settings and the model config, so no checkpoint,
-Lightning or Hydra is needed.
+"""Run a recognizer exported by ``ctcocr-export`` with ONNX Runtime, in PyTorch's terms: tensors in,
+tensors out, a :class:`~ctcocr.data.charset.Charset`, so that evaluation and the decoders of
+:mod:`ctcocr.recognition` take it like a checkpoint's recognizer. The session and the file's
+metadata are :class:`ctcocr.lite.OnnxReader`'s (the torch-free reader of the same files).
 """
 
 from __future__ import annotations
@@ -12,18 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import onnxruntime
 import torch
+from hydra.utils import instantiate
 from torch import Tensor
 
-from ctcocr.data.charset import Charset
-from ctcocr.data.transforms import LEGACY_PREPROCESSING
+from ctcocr.lite.reader import INPUT_NAMES, METADATA_KEY, OUTPUT_NAMES, OnnxReader
 
-#: Key of the ONNX metadata entry (a JSON object) that makes an exported file self-contained.
-METADATA_KEY = "ctcocr"
-INPUT_NAMES = ("images", "widths")
-OUTPUT_NAMES = ("log_probs", "lengths")
+__all__ = ["INPUT_NAMES", "METADATA_KEY", "OUTPUT_NAMES", "OnnxRecognizer", "recognizer_metadata"]
 
 
 def recognizer_metadata(metadata: dict[str, Any]) -> dict[str, str]:
@@ -46,30 +40,16 @@ class OnnxRecognizer:
     def __init__(
         self, path: str | Path, threads: int | None = None, providers: Sequence[str] | None = None
     ) -> None:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"ONNX model not found: {path}")
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(
-            str(path), options, providers=list(providers or ["CPUExecutionProvider"])
-        )
-        metadata = self.session.get_modelmeta().custom_metadata_map
-        if METADATA_KEY not in metadata:
-            raise ValueError(
-                f"{path}: no '{METADATA_KEY}' metadata; export the model with ctcocr-export"
-            )
-        info = json.loads(metadata[METADATA_KEY])
-        self.path = path
-        self.charset = Charset(chars=info["charset"]["chars"], case=info["charset"]["case"])
-        self.preprocessing: dict[str, Any] = {**LEGACY_PREPROCESSING, **info["preprocessing"]}
+        self.reader = OnnxReader(path, threads=threads, providers=providers)
+        self.path = self.reader.path
+        self.session = self.reader.session
+        self.charset = instantiate(self.reader.metadata["charset"])
+        self.preprocessing: dict[str, Any] = dict(self.reader.preprocessing)
 
     @property
     def height(self) -> int:
         """Height in pixels of the images the network reads."""
-        return int(self.preprocessing["height"])
+        return self.reader.height
 
     def __repr__(self) -> str:
         return f"OnnxRecognizer({str(self.path)!r}, {self.charset!r}, {self.preprocessing})"
@@ -77,12 +57,6 @@ class OnnxRecognizer:
     def __call__(self, images: Tensor, widths: Tensor) -> tuple[Tensor, Tensor]:
         """Images (B, 1, H, W) float32 in [-1, 1] and true widths (B,) -> CPU tensors: log-probs
         (T, B, C) float32 and frames (B,) int64."""
-        if images.dim() != 4 or tuple(images.shape[1:3]) != (1, self.height):
-            raise ValueError(f"{self.path.name} reads images of shape (B, 1, {self.height}, W), "
-                             f"got {tuple(images.shape)}")
-        feeds = {
-            "images": np.ascontiguousarray(images.detach().cpu().float().numpy()),
-            "widths": np.ascontiguousarray(widths.detach().cpu().long().numpy()),
-        }
-        log_probs, lengths = self.session.run(list(OUTPUT_NAMES), feeds)
+        log_probs, lengths = self.reader.run(images.detach().cpu().float().numpy(),
+                                             widths.detach().cpu().long().numpy())
         return torch.from_numpy(log_probs), torch.from_numpy(lengths)

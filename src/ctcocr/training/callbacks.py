@@ -103,6 +103,14 @@ class SkipNonFiniteSteps(Callback):
         self.sources: list[str] = []
         self.buffers: list[torch.Tensor] = []
 
+    def state_dict(self) -> dict[str, int]:
+        """The counts, so that a resumed run goes on counting."""
+        return {"skipped": self.skipped, "consecutive": self.consecutive}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self.skipped = state_dict["skipped"]
+        self.consecutive = state_dict["consecutive"]
+
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: dict,
                              batch_idx: int) -> None:
         self.sources = list(batch.get("sources", []))

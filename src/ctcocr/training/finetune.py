@@ -35,10 +35,16 @@ def fine_tuned_charset(base: Charset, configured: Charset, policy: CharsetPolicy
     if base.case != configured.case:
         raise FineTuneError(f"the base model's charset has case={base.case!r}, the configured one "
                          f"case={configured.case!r}: give charset.case={base.case}")
+    if base.unicode_normalization != configured.unicode_normalization:
+        raise FineTuneError(
+            f"the base model's charset has unicode_normalization={base.unicode_normalization!r}, "
+            f"the configured one {configured.unicode_normalization!r}: give "
+            f"charset.unicode_normalization={base.unicode_normalization or 'null'}")
     if policy == "new":
         return configured
     added = "".join(c for c in configured.characters if c not in base.characters)
-    return Charset(base.characters + added, case=base.case)
+    return Charset(base.characters + added, case=base.case,
+                   unicode_normalization=base.unicode_normalization)
 
 
 def config_differences(base: Mapping[str, Any], configured: Mapping[str, Any],
