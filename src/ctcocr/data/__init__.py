@@ -29,4 +29,4 @@ def __getattr__(name: str) -> object:
     return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
 
 
-__all__ = sorted(_MODULES)
+__all__ = list(_MODULES)

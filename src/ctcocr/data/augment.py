@@ -28,6 +28,7 @@ from ctcocr.data.sampler import ResumableDataLoader
 from ctcocr.data.synthetic import SyntheticLines
 from ctcocr.data.synthetic.degrade import affine, degrade
 from ctcocr.data.transforms import INK_SHARE, MIN_CONTRAST, to_grayscale
+from ctcocr.lite.preprocess import gray_quantiles
 
 ELASTIC_CELLS_PER_HEIGHT = 4  # elastic distortion: grid cells along the line height
 
@@ -35,9 +36,7 @@ ELASTIC_CELLS_PER_HEIGHT = 4  # elastic distortion: grid cells along the line he
 def paper_and_ink(image: Image.Image) -> tuple[int, int]:
     """Gray levels of the paper (the median) and of the ink (the ``INK_SHARE`` quantile) of a
     mode "L" image of dark ink on lighter paper."""
-    cumulative = np.cumsum(image.histogram())
-    paper = int(np.searchsorted(cumulative, 0.5 * cumulative[-1]))
-    ink = int(np.searchsorted(cumulative, INK_SHARE * cumulative[-1]))
+    paper, ink = gray_quantiles(image, 0.5, INK_SHARE)
     return paper, ink
 
 

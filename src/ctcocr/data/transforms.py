@@ -4,8 +4,6 @@ shared with the torch-free ONNX path; this module wraps it in tensors."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -21,8 +19,6 @@ from ctcocr.lite.preprocess import (  # noqa: F401 - public names of this module
     to_grayscale,
 )
 
-Augment = Callable[[Image.Image], Image.Image]
-
 
 class LineTransform:
     """PIL image -> (1, height, W) float32 tensor in [-1, 1], white = 1.
@@ -31,10 +27,8 @@ class LineTransform:
     ink on white paper, full range). The width keeps the aspect ratio, ``W = round(w * height /
     h)``, then a wider image is squeezed to ``max_width`` and a narrower one is right-padded with
     its background to ``min_width``. Training, evaluation, prediction and the ONNX path all build
-    this transform from the recognizer's preprocessing settings.
-
-    Args:
-        augment: optional PIL -> PIL transform applied first (train-time augmentation hook).
+    this transform from the recognizer's preprocessing settings (train-time augmentation is
+    :mod:`ctcocr.data.augment`, applied to the dataset's samples before this).
     """
 
     def __init__(
@@ -43,7 +37,6 @@ class LineTransform:
         min_width: int = 32,
         max_width: int = 1024,
         normalize: bool = False,
-        augment: Augment | None = None,
     ):
         if not 0 < min_width <= max_width:
             raise ValueError(f"need 0 < min_width <= max_width, got {min_width} and {max_width}")
@@ -51,7 +44,6 @@ class LineTransform:
         self.min_width = min_width
         self.max_width = max_width
         self.normalize = normalize
-        self.augment = augment
 
     def natural_width(self, width: int, height: int) -> int:
         """Width after the keep-ratio resize to ``self.height``, before the width limits."""
@@ -59,8 +51,6 @@ class LineTransform:
 
     def __call__(self, image: Image.Image) -> tuple[Tensor, bool]:
         """Returns the (1, height, W) tensor and whether the image was squeezed to ``max_width``."""
-        if self.augment is not None:
-            image = self.augment(image)
         line = preprocess.prepare_line(image, self.height, self.min_width, self.max_width,
                                        self.normalize)
         return torch.from_numpy(line.pixels)[None], line.squeezed

@@ -67,6 +67,12 @@ def to_grayscale(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
+def gray_quantiles(image: Image.Image, *shares: float) -> list[int]:
+    """The gray levels below which these shares of a mode "L" image's pixels lie (histogram only)."""
+    cumulative = np.cumsum(image.histogram())
+    return [int(np.searchsorted(cumulative, share * cumulative[-1])) for share in shares]
+
+
 def normalize_contrast(image: Image.Image) -> Image.Image:
     """Mode "L" line image -> dark ink on white paper over the full range.
 
@@ -75,11 +81,7 @@ def normalize_contrast(image: Image.Image) -> Image.Image:
     Then the paper level maps to 255 and the ink level (the ``INK_SHARE`` quantile) to 0,
     linearly, clipping beyond. Uses the histogram only: about 0.1 ms a line.
     """
-    cumulative = np.cumsum(image.histogram())
-    total = cumulative[-1]
-    dark = int(np.searchsorted(cumulative, INK_SHARE * total))
-    paper = int(np.searchsorted(cumulative, 0.5 * total))
-    light = int(np.searchsorted(cumulative, (1 - INK_SHARE) * total))
+    dark, paper, light = gray_quantiles(image, INK_SHARE, 0.5, 1 - INK_SHARE)
     if paper - dark < light - paper:  # light ink on dark paper
         image = image.point(lambda value: 255 - value)
         dark, paper = 255 - light, 255 - paper

@@ -5,7 +5,7 @@ located; unreadable files are reported, not fatal."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,28 @@ def load_line(path: Path, transform: LineTransform) -> tuple[EncodedLine, float]
         line.scale
 
 
+def batch_reader(recognizer: LineReader, decoder: TextDecoder, device: str = "cpu",
+                 precision: str = "32-true") -> Callable[[np.ndarray, np.ndarray, bool],
+                                                         list[Reading]]:
+    """``read_batch(images, widths, locate)``: a padded batch (B, 1, H, W) and its widths (B,) ->
+    readings, with character spans in input pixels when ``locate``; ``recognizer`` must already be
+    on ``device`` (:func:`on_device`)."""
+
+    def read_batch(images: np.ndarray, widths: np.ndarray, locate: bool) -> list[Reading]:
+        true_widths = torch.from_numpy(widths)
+        with inference_context(device, precision):
+            log_probs, lengths = recognizer(torch.from_numpy(images).to(device),
+                                            true_widths.to(device))
+        log_probs = log_probs.float()
+        decoded = decoder(log_probs, lengths)
+        boxes = (character_spans(log_probs, lengths, decoded.tokens, true_widths) if locate
+                 else [None] * len(decoded.texts))
+        return [Reading(text, confidence, box) for text, confidence, box
+                in zip(decoded.texts, decoded.confidences.tolist(), boxes)]
+
+    return read_batch
+
+
 def recognize(
     recognizer: LineReader,
     paths: list[Path],
@@ -52,18 +74,5 @@ def recognize(
     ONNX file (CPU), in the order of ``paths``; unreadable files give a Prediction with ``error``
     set. Lines of similar width are batched together and files are read in a thread."""
     recognizer = on_device(recognizer, device)
-
-    def read_batch(images: np.ndarray, widths: np.ndarray, locate: bool) -> list[Reading]:
-        """A padded batch (B, 1, H, W) and its widths (B,) -> readings, spans in input pixels."""
-        true_widths = torch.from_numpy(widths)
-        with inference_context(device, precision):
-            log_probs, lengths = recognizer(torch.from_numpy(images).to(device),
-                                            true_widths.to(device))
-        log_probs = log_probs.float()
-        decoded = decoder(log_probs, lengths)
-        boxes = (character_spans(log_probs, lengths, decoded.tokens, true_widths) if locate
-                 else [None] * len(decoded.texts))
-        return [Reading(text, confidence, box) for text, confidence, box
-                in zip(decoded.texts, decoded.confidences.tolist(), boxes)]
-
+    read_batch = batch_reader(recognizer, decoder, device, precision)
     return predict_files(paths, recognizer.preprocessing, read_batch, batch_size, spans)

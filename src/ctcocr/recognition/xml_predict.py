@@ -8,8 +8,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from PIL import Image
 
 from ctcocr.data.errors import DatasetError
@@ -19,7 +17,8 @@ from ctcocr.lite.files import Prediction
 from ctcocr.lite.pipeline import Reading, read_lines
 from ctcocr.lite.preprocess import prepare_line, preprocessing_settings
 from ctcocr.recognition.decoding import TextDecoder
-from ctcocr.recognition.inference import inference_context, on_device
+from ctcocr.recognition.inference import on_device
+from ctcocr.recognition.predictor import batch_reader
 from ctcocr.recognition.recognizer import LineReader
 from ctcocr.recognition.xml_output import output_paths, save_layout, set_line_text
 
@@ -33,15 +32,7 @@ def images_reader(recognizer: LineReader, decoder: TextDecoder, batch_size: int 
     prepared as every other prediction prepares lines."""
     recognizer = on_device(recognizer, device)
     preprocessing = preprocessing_settings(recognizer.preprocessing)
-
-    def read_batch(images: np.ndarray, widths: np.ndarray, spans: bool) -> list[Reading]:
-        """A padded batch (B, 1, H, W) and its widths (B,) -> readings (no spans)."""
-        with inference_context(device, precision):
-            log_probs, lengths = recognizer(torch.from_numpy(images).to(device),
-                                            torch.from_numpy(widths).to(device))
-        decoded = decoder(log_probs.float(), lengths)
-        return [Reading(text, confidence)
-                for text, confidence in zip(decoded.texts, decoded.confidences.tolist())]
+    read_batch = batch_reader(recognizer, decoder, device, precision)
 
     def read(images: Sequence[Image.Image]) -> list[Reading]:
         lines = [prepare_line(image, **preprocessing) for image in images]
