@@ -8,7 +8,9 @@ one command in a fresh process, as a user would run it: ``ctcocr-predict ckpt_pa
 inputs=FOLDER output=FILE``, and Tesseract (when installed) as one ``tesseract IMAGE stdout
 --psm 7`` process per line with ``OMP_THREAD_LIMIT=1``. Reported per engine, median of
 ``--runs`` runs after one warm-up run: the wall time for one line (start-up) and for all lines,
-the steady time per line ``(wall(N) - wall(1)) / (N - 1)`` and its lines per second, the CPU
+the steady time per line ``(wall(M) - wall(N)) / (M - N)`` on ``--steady-lines`` M (the
+dataset's lines repeated as new files; without it ``(wall(N) - wall(1)) / (N - 1)``) and its lines
+per second, the CPU
 seconds (user + system) of both runs, the peak resident memory of the process (Tesseract: of its
 largest process), and the CER of the predictions against ``gt.txt``. Without ``--onnx``/``--int8`` the checkpoint is exported to a
 temporary folder with ``ctcocr-export`` (``quantize=int8`` for the 8-bit file). Prints a Markdown
@@ -39,12 +41,14 @@ BIN = Path(sys.executable).parent
 
 
 def copy_lines(images: Path, count: int, folder: Path) -> dict[str, str]:
-    """The first ``count`` lines of the folder dataset ``images`` copied flat into ``folder``;
-    returns file name -> label."""
+    """The first ``count`` lines of the folder dataset ``images`` copied flat into ``folder``
+    (the dataset's lines again, as new files, where it has fewer); returns file name -> label."""
+    lines = (images / "gt.txt").read_text(encoding="utf-8").splitlines()
     labels = {}
-    for line in (images / "gt.txt").read_text(encoding="utf-8").splitlines()[:count]:
-        name, label = line.split("\t", 1)
-        target = folder / name.replace("/", "_")
+    for index in range(count):
+        name, label = lines[index % len(lines)].split("\t", 1)
+        copy = f"r{index // len(lines)}_" if index >= len(lines) else ""
+        target = folder / (copy + name.replace("/", "_"))
         shutil.copyfile(images / name, target)
         labels[target.name] = label
     return labels
@@ -114,15 +118,20 @@ def cer(texts: dict[str, str], labels: dict[str, str]) -> float:
     return edits / max(1, sum(map(len, labels.values())))
 
 
-def measure(run: Any, folders: dict[int, Path], labels: dict[str, str], runs: int, work: Path
-            ) -> dict[str, Any]:
-    """Median figures of one engine: one warm-up run, then ``runs`` runs on 1 and N lines."""
+def measure(run: Any, folders: dict[int, Path], labels: dict[str, str], runs: int, work: Path,
+            steady_lines: int | None = None) -> dict[str, Any]:
+    """Median figures of one engine: one warm-up run, then ``runs`` runs on 1 and N lines (and on
+    ``steady_lines`` M, which then give the steady time per line)."""
     run(folders[1], work)
     one = [run(folders[1], work) for _ in range(runs)]
     full = [run(folders[len(labels)], work) for _ in range(runs)]
     start_up = statistics.median(timing.wall for timing, _ in one)
     wall = statistics.median(timing.wall for timing, _ in full)
     steady = (wall - start_up) / max(1, len(labels) - 1)
+    many = []
+    if steady_lines:
+        many = [run(folders[steady_lines], work)[0].wall for _ in range(runs)]
+        steady = (statistics.median(many) - wall) / (steady_lines - len(labels))
     return {
         "start_up_s": start_up,
         "wall_s": wall,
@@ -134,6 +143,7 @@ def measure(run: Any, folders: dict[int, Path], labels: dict[str, str], runs: in
         "cer": cer(full[-1][1], labels),
         "runs_wall_s": [timing.wall for timing, _ in full],
         "runs_start_up_s": [timing.wall for timing, _ in one],
+        "runs_steady_lines_wall_s": many,
     }
 
 
@@ -163,6 +173,9 @@ def main() -> None:
     parser.add_argument("--int8", type=Path, help="its 8-bit export (default: exported here)")
     parser.add_argument("--images", type=Path, default=ROOT / "data" / "real_lines")
     parser.add_argument("--lines", type=int, default=70)
+    parser.add_argument("--steady-lines", type=int,
+                        help="also time this many lines (> --lines) for the steady time per line "
+                             "of ctcocr's engines")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--engines", default="ckpt,onnx,int8,tesseract",
                         help="comma-separated subset of ckpt,onnx,int8,tesseract")
@@ -173,10 +186,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         folders = {1: work / "one", args.lines: work / "all"}
-        for folder in folders.values():
+        if args.steady_lines:
+            folders[args.steady_lines] = work / "many"
+        for count, folder in folders.items():
             folder.mkdir()
+            copy_lines(args.images, count, folder)
         labels = copy_lines(args.images, args.lines, folders[args.lines])
-        copy_lines(args.images, 1, folders[1])
         models = {"ckpt": args.ckpt}
         if "onnx" in engines:
             models["onnx"] = args.onnx or export(args.ckpt, work / "model.onnx", False)
@@ -187,7 +202,7 @@ def main() -> None:
             model = models[name]
             results[f"ctcocr-predict {name}"] = measure(
                 lambda folder, out, model=model: run_ctcocr(model, folder, out),
-                folders, labels, args.runs, work)
+                folders, labels, args.runs, work, args.steady_lines)
         if "tesseract" in engines and shutil.which("tesseract"):
             results["tesseract --psm 7, 1 process/line"] = measure(
                 run_tesseract, folders, labels, args.runs, work)
@@ -198,7 +213,7 @@ def main() -> None:
             "load_average_after": os.getloadavg(), "platform": platform.platform(),
             "python": platform.python_version(), "onnxruntime": onnxruntime.__version__,
             "ctcocr": ctcocr.__version__, "images": str(args.images), "lines": args.lines,
-            "runs": args.runs, "ckpt": str(args.ckpt),
+            "runs": args.runs, "steady_lines": args.steady_lines, "ckpt": str(args.ckpt),
         }
         args.json.write_text(json.dumps({"environment": environment, "results": results},
                                         indent=2))

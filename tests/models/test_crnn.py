@@ -61,10 +61,10 @@ def test_paper_size_model_matches_crnn():
 
 @pytest.mark.parametrize("reduction", [16, 32])
 def test_small_backbone_reduces_width_by_four_and_height_as_configured(reduction):
-    backbone = SmallBackbone(height=64, height_reduction=reduction)
+    backbone = SmallBackbone(height=64, channels=(4, 4, 8, 8, 12), height_reduction=reduction)
     assert backbone.output_lengths(torch.tensor([4, 100, 128, 401])).tolist() == [1, 25, 32, 100]
     features = backbone(torch.randn(2, 1, 64, 100))
-    assert features.shape == (2, 256, 64 // reduction, 25)
+    assert features.shape == (2, 12, 64 // reduction, 25)
     assert CRNN(backbone, num_classes=5)(torch.randn(2, 1, 64, 100)).shape == (25, 2, 5)
     with pytest.raises(ValueError, match=f"divisible by {reduction}"):
         SmallBackbone(height=40, height_reduction=reduction)

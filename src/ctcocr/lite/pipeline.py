@@ -1,6 +1,6 @@
 """From prepared lines or image files to readings, whatever runs the network: lines of similar
-width are batched together, files are read and prepared in a thread while the network runs, and
-the results come back in the input order."""
+width are batched together, files are read and prepared in a thread while the network runs,
+several batches may run at once (``workers``), and the results come back in the input order."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ctcocr.lite.preprocess import PreparedLine, pad_batch, preprocessing_settin
 
 #: Lines read ahead per chunk, in batches: a chunk is sorted by width before batching, and the
 #: next chunk is read while this one runs.
-CHUNK_BATCHES = 4
+CHUNK_BATCHES = 8
 
 
 class Reading(NamedTuple):
@@ -36,17 +36,26 @@ BatchReader = Callable[[np.ndarray, np.ndarray, bool], list[Reading]]
 
 
 def read_lines(lines: Sequence[PreparedLine], read_batch: BatchReader, batch_size: int = 32,
-               spans: bool = False) -> list[Reading]:
-    """Read prepared lines in batches of similar width; readings in the order of ``lines``,
-    spans in the original images' pixels."""
-    readings: list[Reading | None] = [None] * len(lines)
-    for indices in width_batches([line.pixels.shape[-1] for line in lines], batch_size):
+               spans: bool = False, workers: int = 1) -> list[Reading]:
+    """Read prepared lines in batches of similar width, ``workers`` batches at a time (threads:
+    for a ``read_batch`` that releases the GIL while its network runs, one batch's decoding then
+    overlaps another's network); readings in the order of ``lines``, spans in the original
+    images' pixels."""
+
+    def read(indices: list[int]) -> list[Reading]:
         images, widths = pad_batch([lines[index].pixels for index in indices])
-        for index, reading in zip(indices, read_batch(images, widths, spans)):
-            scale = lines[index].scale
-            pixels = None if reading.spans is None else [(x0 * scale, x1 * scale)
-                                                         for x0, x1 in reading.spans]
-            readings[index] = reading._replace(spans=pixels)
+        return read_batch(images, widths, spans)
+
+    batches = width_batches([line.pixels.shape[-1] for line in lines], batch_size)
+    readings: list[Reading | None] = [None] * len(lines)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ctcocr-batch") as pool:
+        results = map(read, batches) if workers == 1 else pool.map(read, batches)
+        for indices, batch_readings in zip(batches, results):
+            for index, reading in zip(indices, batch_readings):
+                scale = lines[index].scale
+                pixels = None if reading.spans is None else [(x0 * scale, x1 * scale)
+                                                             for x0, x1 in reading.spans]
+                readings[index] = reading._replace(spans=pixels)
     return readings  # type: ignore[return-value]
 
 
@@ -63,11 +72,12 @@ def _read_chunk(paths: Sequence[Path], preprocessing: Mapping[str, Any]
 
 
 def predict_files(paths: Sequence[Path], preprocessing: Mapping[str, Any],
-                  read_batch: BatchReader, batch_size: int = 32, spans: bool = False
-                  ) -> Iterator[Prediction]:
+                  read_batch: BatchReader, batch_size: int = 32, spans: bool = False,
+                  workers: int = 1) -> Iterator[Prediction]:
     """One :class:`~ctcocr.lite.files.Prediction` per file, in the order of ``paths``; a file that
     cannot be read gives one with ``error`` set. Files are read and prepared (``preprocessing``:
-    the arguments of :func:`~ctcocr.lite.preprocess.prepare_line`) in a thread, a chunk ahead."""
+    the arguments of :func:`~ctcocr.lite.preprocess.prepare_line`) in a thread, a chunk ahead;
+    ``workers`` batches run at once (:func:`read_lines`)."""
     preprocessing = preprocessing_settings(preprocessing)
     size = CHUNK_BATCHES * batch_size
     chunks = [paths[start : start + size] for start in range(0, len(paths), size)]
@@ -79,7 +89,7 @@ def predict_files(paths: Sequence[Path], preprocessing: Mapping[str, Any],
                 pending = pool.submit(_read_chunk, chunks[number + 1], preprocessing)
             good = [index for index, item in enumerate(loaded) if not isinstance(item, str)]
             readings = iter(read_lines([loaded[index] for index in good], read_batch, batch_size,
-                                       spans))
+                                       spans, workers))
             for path, item in zip(chunk, loaded):
                 if isinstance(item, str):
                     yield Prediction(str(path), error=item)

@@ -91,7 +91,7 @@ class SmallBackbone(Backbone):
     Input (B, 1, H, W) -> (B, channels[-1], H / height_reduction, W / 4).
     """
 
-    def __init__(self, height: int = 32, channels: Sequence[int] = (32, 64, 128, 128, 256),
+    def __init__(self, height: int = 32, channels: Sequence[int] = (16, 32, 64, 96, 128),
                  height_reduction: int = 32) -> None:
         super().__init__()
         if height_reduction not in (16, 32):

@@ -33,7 +33,9 @@ class OnnxRecognizer:
 
     Args:
         path: an ``.onnx`` file written by ``ctcocr-export``.
-        threads: ONNX Runtime intra-op threads (None: its default, all cores).
+        threads: batches that :func:`~ctcocr.recognition.predictor.recognize` runs at once, one
+            ONNX Runtime thread each (None: one per CPU core); a direct call runs one batch on
+            one thread.
         providers: ONNX Runtime execution providers (None: the CPU).
     """
 
@@ -43,6 +45,7 @@ class OnnxRecognizer:
         self.reader = OnnxReader(path, threads=threads, providers=providers)
         self.path = self.reader.path
         self.session = self.reader.session
+        self.threads = self.reader.threads
         self.charset = instantiate(self.reader.metadata["charset"])
         self.preprocessing: dict[str, Any] = dict(self.reader.preprocessing)
 
