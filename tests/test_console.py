@@ -1,11 +1,15 @@
-"""A clean console: Lightning's product tips never, its accelerator lines only when verbose."""
+"""A clean console: Lightning's product tips never, its accelerator lines only when verbose, no
+deprecation warning from inside Lightning."""
 
 from __future__ import annotations
 
 import logging
+import warnings
 
 import lightning as L
 import pytest
+import torch
+from lightning.pytorch.utilities._pytree import _tree_flatten
 
 from ctcocr.cli.common import quiet_lightning
 
@@ -34,3 +38,15 @@ def test_tips_never_and_accelerator_lines_only_when_verbose(tmp_path, verbose):
         quiet_lightning(False)
     assert not any("Tip" in message for message in collect.messages)
     assert any(m.startswith("GPU available") for m in collect.messages) == verbose
+
+
+def test_lightnings_own_pytree_deprecation_is_not_printed():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _tree_flatten(torch.zeros(1))
+    assert any("LeafSpec" in str(warning.message) for warning in caught)  # torch still warns
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quiet_lightning(False)
+        _tree_flatten(torch.zeros(1))
+    assert not any("LeafSpec" in str(warning.message) for warning in caught)

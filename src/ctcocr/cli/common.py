@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -43,7 +44,11 @@ class LightningNoise(logging.Filter):
 
 
 def quiet_lightning(verbose: bool) -> None:
-    """Install :class:`LightningNoise` on Lightning's rank-zero loggers (replacing an earlier one)."""
+    """Install :class:`LightningNoise` on Lightning's rank-zero loggers (replacing an earlier one),
+    and silence the FutureWarning that torch 2.14 raises for every run inside Lightning 2.6's own
+    ``_pytree`` (``LeafSpec``), which no setting of ours can avoid."""
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                            category=FutureWarning)
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
         for old in [f for f in logger.filters if isinstance(f, LightningNoise)]:
