@@ -190,8 +190,9 @@ def main() -> None:
             folders[args.steady_lines] = work / "many"
         for count, folder in folders.items():
             folder.mkdir()
-            copy_lines(args.images, count, folder)
-        labels = copy_lines(args.images, args.lines, folders[args.lines])
+            copied = copy_lines(args.images, count, folder)
+            if count == args.lines:
+                labels = copied
         models = {"ckpt": args.ckpt}
         if "onnx" in engines:
             models["onnx"] = args.onnx or export(args.ckpt, work / "model.onnx", False)

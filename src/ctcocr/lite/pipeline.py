@@ -49,8 +49,7 @@ def read_lines(lines: Sequence[PreparedLine], read_batch: BatchReader, batch_siz
     batches = width_batches([line.pixels.shape[-1] for line in lines], batch_size)
     readings: list[Reading | None] = [None] * len(lines)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ctcocr-batch") as pool:
-        results = map(read, batches) if workers == 1 else pool.map(read, batches)
-        for indices, batch_readings in zip(batches, results):
+        for indices, batch_readings in zip(batches, pool.map(read, batches)):
             for index, reading in zip(indices, batch_readings):
                 scale = lines[index].scale
                 pixels = None if reading.spans is None else [(x0 * scale, x1 * scale)

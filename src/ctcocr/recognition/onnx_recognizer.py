@@ -33,9 +33,8 @@ class OnnxRecognizer:
 
     Args:
         path: an ``.onnx`` file written by ``ctcocr-export``.
-        threads: batches that :func:`~ctcocr.recognition.predictor.recognize` runs at once, one
-            ONNX Runtime thread each (None: one per CPU core); a direct call runs one batch on
-            one thread.
+        threads: batches that prediction runs at once (``parallel_batches``), one ONNX Runtime
+            thread each (None: one per CPU core); a direct call runs one batch on one thread.
         providers: ONNX Runtime execution providers (None: the CPU).
     """
 
@@ -45,7 +44,7 @@ class OnnxRecognizer:
         self.reader = OnnxReader(path, threads=threads, providers=providers)
         self.path = self.reader.path
         self.session = self.reader.session
-        self.threads = self.reader.threads
+        self.parallel_batches = self.reader.threads
         self.charset = instantiate(self.reader.metadata["charset"])
         self.preprocessing: dict[str, Any] = dict(self.reader.preprocessing)
 

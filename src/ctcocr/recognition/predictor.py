@@ -72,10 +72,9 @@ def recognize(
 ) -> Iterator[Prediction]:
     """Recognize each image with a checkpoint's recognizer (on ``device`` at ``precision``) or an
     ONNX file (CPU), in the order of ``paths``; unreadable files give a Prediction with ``error``
-    set. Lines of similar width are batched together and files are read in a thread; an ONNX
-    file's batches run ``recognizer.threads`` at a time (PyTorch's run one at a time on its
-    intra-op threads, which measured faster for it)."""
+    set. Lines of similar width are batched together, ``recognizer.parallel_batches`` at a time,
+    and files are read in a thread."""
     recognizer = on_device(recognizer, device)
     read_batch = batch_reader(recognizer, decoder, device, precision)
     return predict_files(paths, recognizer.preprocessing, read_batch, batch_size, spans,
-                         getattr(recognizer, "threads", 1))
+                         recognizer.parallel_batches)

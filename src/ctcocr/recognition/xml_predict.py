@@ -36,7 +36,7 @@ def images_reader(recognizer: LineReader, decoder: TextDecoder, batch_size: int 
 
     def read(images: Sequence[Image.Image]) -> list[Reading]:
         lines = [prepare_line(image, **preprocessing) for image in images]
-        return read_lines(lines, read_batch, batch_size)
+        return read_lines(lines, read_batch, batch_size, workers=recognizer.parallel_batches)
 
     return read
 
