@@ -14,6 +14,7 @@ from ctcocr.data.sample import Sample
 from ctcocr.data.synthetic import SyntheticLines, TextSampler, split_fonts, usable_fonts
 from ctcocr.data.synthetic.corpus import ProseExcerpts, load_corpus
 from ctcocr.data.synthetic.degrade import affine, curve
+from ctcocr.data.synthetic.render import _show_through
 from ctcocr.data.synthetic.text import TextConfig
 from ctcocr.data.synthetic.fonts import BUILTIN, SYSTEM_FONT_DIRS, font_problem
 
@@ -197,6 +198,17 @@ def test_clean_image_is_dark_text_on_light_background():
     image = np.asarray(lines(degradation=0.0)[0].image, dtype=float)
     border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
     assert np.median(border) > image.min() + 100
+
+
+def test_show_through_is_faint_mirrored_text_over_the_whole_line():
+    image = Image.new("L", (400, 40), 200)
+    _show_through(image, ImageFont.load_default(size=24), np.random.default_rng(3), 200,
+                  string.ascii_letters)
+    pixels = np.asarray(image, dtype=int)
+    assert pixels.max() <= 200 and pixels.min() >= 200 - 30  # never darker than 30 levels
+    shaded = pixels < 200 - 2
+    assert 0.05 < shaded.mean() < 0.8
+    assert shaded[:, :200].any() and shaded[:, 200:].any()  # across the whole width
 
 
 def collate(samples: list[Sample]) -> list[Sample]:

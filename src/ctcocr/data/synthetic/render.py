@@ -1,5 +1,6 @@
 """Drawing a label as a clean printed text line: gray levels, margins, character spacing, and
-the occasional underline, ruling line, speckles or cut-off neighbour line."""
+the occasional underline, ruling line, speckles, cut-off neighbour line or text of the page's other
+side showing through."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom
 
@@ -57,6 +58,8 @@ def render_text(text: str, font: ImageFont.FreeTypeFont, rng: np.random.Generato
     width = math.ceil(right - left + margins[0] + margins[2])
     height = math.ceil(bottom - top + margins[1] + margins[3])
     image = Image.new("L", (max(width, 1), max(height, 1)), background)
+    if rng.random() < 0.15 * strength:
+        _show_through(image, font, rng, background, alphabet)
     draw = ImageDraw.Draw(image)
     x0, y0 = margins[0] - left, margins[1] - top
     if spacing:
@@ -76,8 +79,7 @@ def _neighbour_line(image: Image.Image, font: ImageFont.FreeTypeFont, rng: np.ra
     """Random characters of the line above (below), whose bottom (top) edge ends inside the top
     (bottom) margin, as when a crop catches a neighbour's descenders (ascenders)."""
     line_top, line_bottom = _line_extent(font)
-    count = max(1, int(image.width / (0.45 * font.size)))
-    fragment = "".join(alphabet[i] for i in rng.integers(len(alphabet), size=count))
+    fragment = _random_words(image.width, font, rng, alphabet)
     first_row, last_row = text_rows
     if rng.random() < 0.5:
         y = first_row * float(rng.uniform(0.2, 0.6)) - line_bottom
@@ -85,6 +87,34 @@ def _neighbour_line(image: Image.Image, font: ImageFont.FreeTypeFont, rng: np.ra
         y = last_row + (image.height - last_row) * float(rng.uniform(0.4, 0.8)) - line_top
     ImageDraw.Draw(image).text((-float(rng.uniform(0, font.size)), y), fragment, font=font,
                                fill=ink)
+
+
+def _random_words(width: int, font: ImageFont.FreeTypeFont, rng: np.random.Generator,
+                  alphabet: str) -> str:
+    """Random ``alphabet`` characters, about one in six a space, enough to cover ``width`` pixels."""
+    count = max(1, int(width / (0.45 * font.size)))
+    chars = [alphabet[i] for i in rng.integers(len(alphabet), size=count)]
+    return "".join(" " if space else char for char, space in zip(chars, rng.random(count) < 1 / 6))
+
+
+def _show_through(image: Image.Image, font: ImageFont.FreeTypeFont, rng: np.random.Generator,
+                  background: int, alphabet: str) -> None:
+    """Fill the blank ``image`` with the page's other side seen through thin paper: blurred,
+    mirrored lines of random characters at their own line pitch, 6-30 gray levels darker than
+    ``background``."""
+    mask = Image.new("L", image.size, 0)
+    draw = ImageDraw.Draw(mask)
+    pitch = font.size * float(rng.uniform(1.1, 1.6))
+    y = -float(rng.uniform(0.0, pitch))
+    while y < image.height:
+        draw.text((-float(rng.uniform(0, font.size)), y),
+                  _random_words(image.width + font.size, font, rng, alphabet), font=font, fill=255)
+        y += pitch
+    mask = mask.transpose(Image.Transpose.FLIP_LEFT_RIGHT).filter(
+        ImageFilter.GaussianBlur(float(rng.uniform(0.6, 2.0))))
+    depth = float(rng.uniform(6, 30)) / 255
+    pixels = background - depth * np.asarray(mask, dtype=np.float32)
+    image.paste(Image.fromarray(np.rint(pixels).astype(np.uint8)))
 
 
 def _clutter(image: Image.Image, rng: np.random.Generator, strength: float, ink: int,
