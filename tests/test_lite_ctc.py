@@ -51,6 +51,18 @@ def test_confidence_of_the_decoded_and_other_strings_matches_torch_ctc(seed):
     assert confidences[3] == 0.0
 
 
+def test_confidence_of_a_long_improbable_line_is_exact_far_below_the_float64_range():
+    # 600 frames of nearly flat scores over 96 classes: P(string) ~ 96^-600 = 1e-1189, which no
+    # float64 holds unscaled
+    log_probs = random_log_probs(600, 3, 96, seed=5, peak=0.3)
+    lengths = torch.tensor([600, 431, 300])
+    tokens = [[7, 7, 3] * 60, [int(i) % 95 + 1 for i in range(200)], [1, 2, 3] * 20]
+    expected = torch_sequence_nll(log_probs, lengths, *pad_tokens(tokens)).numpy()
+    assert expected.min() > 709  # exp(-nll) underflows float64 for every sample
+    np.testing.assert_allclose(sequence_nll(log_probs.numpy(), lengths.numpy(), tokens), expected,
+                               rtol=1e-10)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_token_spans_match_the_viterbi_alignment(seed):
     log_probs = random_log_probs(40, 5, 7, seed)

@@ -39,7 +39,7 @@ def _lattice(log_probs: np.ndarray, tokens: Sequence[Sequence[int]], dtype: type
     skip = np.zeros(extended.shape, dtype=bool)
     skip[:, 2:] = (extended[:, 2:] != BLANK) & (extended[:, 2:] != extended[:, :-2])
     rows = np.arange(len(tokens))[:, None]
-    emissions = log_probs.astype(dtype)[:, rows, extended]  # (T, B, S)
+    emissions = log_probs[:, rows, extended].astype(dtype)  # (T, B, S)
     padding = np.arange(extended.shape[1]) >= num_states[:, None]
     emissions[:, padding] = -np.inf
     return emissions, num_states, skip
@@ -52,30 +52,47 @@ def _shifted(values: np.ndarray, steps: int) -> np.ndarray:
     return shifted
 
 
-def _end_scores(scores: np.ndarray, num_states: np.ndarray) -> np.ndarray:
-    """Scores (B, S) at each sample's two end states (B, 2): S_b - 1, then S_b - 2 (-inf for an
-    empty target, which has one)."""
+def _end_scores(scores: np.ndarray, num_states: np.ndarray, missing: float = -np.inf
+                ) -> np.ndarray:
+    """Scores (B, S) at each sample's two end states (B, 2): S_b - 1, then S_b - 2 (``missing``
+    for an empty target, which has one)."""
     rows = np.arange(scores.shape[0])
     last = scores[rows, num_states - 1]
-    before = np.where(num_states > 1, scores[rows, np.maximum(num_states - 2, 0)], -np.inf)
+    before = np.where(num_states > 1, scores[rows, np.maximum(num_states - 2, 0)], missing)
     return np.stack([last, before], axis=1)
 
 
 def sequence_nll(log_probs: np.ndarray, lengths: np.ndarray,
                  tokens: Sequence[Sequence[int]]) -> np.ndarray:
-    """-log P(tokens | image) summed over all CTC alignments, per sample (B,) float64 (the
-    forward recursion in log space, read at each sample's last valid frame); +inf where the tokens
-    cannot be emitted in the frames. log_probs (T, B, C), lengths (B,)."""
+    """-log P(tokens | image) summed over all CTC alignments, per sample (B,) float64, read at
+    each sample's last valid frame; +inf where the tokens cannot be emitted in the frames.
+    log_probs (T, B, C), lengths (B,).
+
+    The forward recursion runs on probabilities, each frame's rescaled by its largest (the
+    logarithms of the scales add up), which costs less than log-space sums in NumPy; a state
+    below 1e-308 of the frame's largest underflows to 0 and adds nothing visible to the total.
+    """
     emissions, num_states, skip = _lattice(log_probs, tokens, np.float64)
+    probs = np.exp(emissions)
     lengths = np.asarray(lengths)
-    alpha = np.full(emissions.shape[1:], -np.inf)
-    alpha[:, :2] = emissions[0, :, :2]
-    with np.errstate(invalid="ignore"):
-        for t in range(1, emissions.shape[0]):
-            two = np.where(skip, _shifted(alpha, 2), -np.inf)
-            step = np.logaddexp(np.logaddexp(alpha, _shifted(alpha, 1)), two) + emissions[t]
-            alpha = np.where((t < lengths)[:, None], step, alpha)
-    return -np.logaddexp.reduce(_end_scores(alpha, num_states), axis=1)
+    skip_weight = skip[:, 2:].astype(np.float64)
+    alpha = np.zeros(probs.shape[1:])
+    alpha[:, :2] = probs[0, :, :2]
+    log_scale = np.zeros(alpha.shape[0])
+    step = np.empty_like(alpha)
+    for t in range(1, probs.shape[0]):
+        np.copyto(step, alpha)
+        step[:, 1:] += alpha[:, :-1]
+        step[:, 2:] += skip_weight * alpha[:, :-2]
+        step *= probs[t]
+        scale = step.max(axis=1)
+        scale[scale == 0] = 1.0  # nothing reachable: the total stays 0
+        step /= scale[:, None]
+        active = t < lengths
+        alpha = np.where(active[:, None], step, alpha)
+        log_scale += np.where(active, np.log(scale), 0.0)
+    with np.errstate(divide="ignore"):
+        return -(np.log(_end_scores(alpha, num_states, missing=0.0).sum(axis=1)) + log_scale)
 
 
 def string_confidences(log_probs: np.ndarray, lengths: np.ndarray,
