@@ -133,7 +133,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", type=Path, required=True, help="the default model's checkpoint")
     parser.add_argument("--lines", type=int, default=1000, help="lines for (a)")
-    parser.add_argument("--scratch-steps", type=int, default=2200,
+    parser.add_argument("--scratch-steps", type=int, default=4000,
                         help="the from-scratch run's steps (default: trainer=cpu's float32 budget)")
     parser.add_argument("--ratio", type=int, default=3, help="fine-tuning gets steps / ratio")
     parser.add_argument("--skip-training", action="store_true", help="measure (a) only")
