@@ -63,6 +63,20 @@ def test_confidence_of_a_long_improbable_line_is_exact_far_below_the_float64_ran
                                rtol=1e-10)
 
 
+def test_confidence_of_a_string_whose_frames_underflow_between_rescalings_is_exact():
+    # frames sure of a class the string lacks give every state of its lattice ~e^-300 a frame:
+    # a few in a row underflow float64 between two rescalings, so that sample runs again with
+    # a rescaling at every frame
+    log_probs = random_log_probs(40, 3, 4, seed=3, peak=1.0)
+    log_probs[10:30, 0] = torch.log_softmax(torch.tensor([0.0, 0.0, 0.0, 300.0]), -1)
+    lengths = torch.tensor([40, 40, 33])
+    tokens = [[1, 2, 1], [1, 2], [3, 1, 2, 1]]
+    expected = torch_sequence_nll(log_probs, lengths, *pad_tokens(tokens)).numpy()
+    assert expected[0] > 3000 and np.isfinite(expected).all()
+    np.testing.assert_allclose(sequence_nll(log_probs.numpy(), lengths.numpy(), tokens), expected,
+                               rtol=1e-10)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_token_spans_match_the_viterbi_alignment(seed):
     log_probs = random_log_probs(40, 5, 7, seed)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ctcocr.lite.pipeline import Reading, read_lines
+from ctcocr.lite.pipeline import CHUNK_BATCHES, Reading, chunked, read_lines
 from ctcocr.lite.preprocess import PreparedLine
 
 
@@ -50,3 +51,12 @@ def test_parallel_batches_read_like_sequential_ones_in_input_order(spans):
     if spans:
         assert parallel[5].spans == [(0.0, 2.0 * widths[5])]  # back in the file's pixels
     assert len(one_thread) == 1 and len(many_threads) > 1
+
+
+def test_chunks_of_files_double_from_one_batch_and_cover_every_path_in_order():
+    paths = [Path(f"{index}.png") for index in range(1000)]
+    chunks = chunked(paths, batch_size=10)
+    assert [len(chunk) for chunk in chunks[:5]] == [10, 20, 40, 80, 80]
+    assert max(len(chunk) for chunk in chunks) == 10 * CHUNK_BATCHES
+    assert [path for chunk in chunks for path in chunk] == paths
+    assert chunked([], batch_size=10) == []

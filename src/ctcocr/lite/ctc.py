@@ -27,11 +27,12 @@ def greedy_tokens(log_probs: np.ndarray, lengths: np.ndarray) -> list[list[int]]
             for row, keep, length in zip(labels, kept, np.asarray(lengths).tolist())]
 
 
-def _lattice(log_probs: np.ndarray, tokens: Sequence[Sequence[int]], dtype: type
+def _lattice(values: np.ndarray, tokens: Sequence[Sequence[int]], padding: float
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The states of each sample's blank-interleaved target (blank, t1, blank, ..., tL, blank):
-    emissions (T, B, S) in ``dtype`` (-inf on padding states), the number of states (B,), and
-    where a state may be entered from two states back (B, S)."""
+    ``values`` (T, B, C) (log-probabilities or probabilities) gathered per state (T, B, S), with
+    ``padding`` on the states past a sample's target, the number of states (B,), and where a
+    state may be entered from two states back (B, S)."""
     num_states = 2 * np.array([len(ids) for ids in tokens], dtype=np.int64) + 1
     extended = np.full((len(tokens), int(num_states.max(initial=1))), BLANK, dtype=np.int64)
     for row, ids in enumerate(tokens):
@@ -39,9 +40,8 @@ def _lattice(log_probs: np.ndarray, tokens: Sequence[Sequence[int]], dtype: type
     skip = np.zeros(extended.shape, dtype=bool)
     skip[:, 2:] = (extended[:, 2:] != BLANK) & (extended[:, 2:] != extended[:, :-2])
     rows = np.arange(len(tokens))[:, None]
-    emissions = log_probs[:, rows, extended].astype(dtype)  # (T, B, S)
-    padding = np.arange(extended.shape[1]) >= num_states[:, None]
-    emissions[:, padding] = -np.inf
+    emissions = values[:, rows, extended]  # (T, B, S)
+    emissions[:, np.arange(extended.shape[1]) >= num_states[:, None]] = padding
     return emissions, num_states, skip
 
 
@@ -62,37 +62,67 @@ def _end_scores(scores: np.ndarray, num_states: np.ndarray, missing: float = -np
     return np.stack([last, before], axis=1)
 
 
+#: Frames between rescalings of the forward variables in :func:`sequence_nll`.
+RESCALE_EVERY = 4
+
+
+def _forward_nll(probs: np.ndarray, num_states: np.ndarray, skip: np.ndarray,
+                 lengths: np.ndarray, every: int) -> tuple[np.ndarray, np.ndarray]:
+    """The CTC forward recursion on probabilities (T, S, B) (states first, so that the shifts
+    along the states move whole rows), rescaled by each sample's largest state every ``every``
+    frames and at its last frame (the logarithms of the scales add up) -> (-log P per sample
+    (B,), whether a sample's states all underflowed to 0 (B,)). skip (B, S)."""
+    num_frames, width, batch_size = probs.shape
+    alpha = np.zeros((width, batch_size))
+    alpha[:2] = probs[0, :2]
+    skip_weight = np.ascontiguousarray(skip[:, 2:].T, dtype=np.float64)
+    step, skipped = np.empty_like(alpha), np.empty_like(alpha[2:])
+    log_scale, nll = np.zeros(batch_size), np.full(batch_size, np.inf)
+    underflow = np.zeros(batch_size, dtype=bool)
+    samples = np.arange(batch_size)
+    ending = {t: samples[lengths - 1 == t] for t in np.unique(lengths - 1).tolist()}
+    for t in range(num_frames):
+        if t:
+            step[0] = alpha[0]
+            np.add(alpha[1:], alpha[:-1], out=step[1:])
+            np.multiply(skip_weight, alpha[:-2], out=skipped)
+            step[2:] += skipped
+            np.multiply(step, probs[t], out=alpha)
+        done = ending.get(t)
+        if t % every == every - 1 or done is not None:
+            scale = alpha.max(axis=0)
+            underflow |= (scale == 0) & (t < lengths)
+            scale[scale == 0] = 1.0
+            alpha /= scale
+            log_scale += np.log(scale)
+        if done is not None:
+            ends = _end_scores(alpha[:, done].T, num_states[done], missing=0.0).sum(axis=1)
+            with np.errstate(divide="ignore"):
+                nll[done] = -(np.log(ends) + log_scale[done])
+    return nll, underflow
+
+
 def sequence_nll(log_probs: np.ndarray, lengths: np.ndarray,
                  tokens: Sequence[Sequence[int]]) -> np.ndarray:
     """-log P(tokens | image) summed over all CTC alignments, per sample (B,) float64, read at
     each sample's last valid frame; +inf where the tokens cannot be emitted in the frames.
     log_probs (T, B, C), lengths (B,).
 
-    The forward recursion runs on probabilities, each frame's rescaled by its largest (the
-    logarithms of the scales add up), which costs less than log-space sums in NumPy; a state
-    below 1e-308 of the frame's largest underflows to 0 and adds nothing visible to the total.
+    The forward recursion runs on probabilities rescaled every :data:`RESCALE_EVERY` frames,
+    which costs less than log-space sums in NumPy; a sample whose states all underflow between
+    two rescalings (a string far less likely than its frames' best paths) is run again with a
+    rescaling at every frame, where a state below 1e-308 of the frame's largest adds nothing
+    visible to the total.
     """
-    emissions, num_states, skip = _lattice(log_probs, tokens, np.float64)
-    probs = np.exp(emissions)
+    probs, num_states, skip = _lattice(np.exp(log_probs, dtype=np.float64), tokens, 0.0)
+    probs = np.ascontiguousarray(probs.transpose(0, 2, 1))  # (T, S, B)
     lengths = np.asarray(lengths)
-    skip_weight = skip[:, 2:].astype(np.float64)
-    alpha = np.zeros(probs.shape[1:])
-    alpha[:, :2] = probs[0, :, :2]
-    log_scale = np.zeros(alpha.shape[0])
-    step = np.empty_like(alpha)
-    for t in range(1, probs.shape[0]):
-        np.copyto(step, alpha)
-        step[:, 1:] += alpha[:, :-1]
-        step[:, 2:] += skip_weight * alpha[:, :-2]
-        step *= probs[t]
-        scale = step.max(axis=1)
-        scale[scale == 0] = 1.0  # nothing reachable: the total stays 0
-        step /= scale[:, None]
-        active = t < lengths
-        alpha = np.where(active[:, None], step, alpha)
-        log_scale += np.where(active, np.log(scale), 0.0)
-    with np.errstate(divide="ignore"):
-        return -(np.log(_end_scores(alpha, num_states, missing=0.0).sum(axis=1)) + log_scale)
+    nll, underflow = _forward_nll(probs, num_states, skip, lengths, RESCALE_EVERY)
+    if underflow.any():
+        again = np.flatnonzero(underflow)
+        nll[again] = _forward_nll(np.ascontiguousarray(probs[:, :, again]), num_states[again],
+                                  skip[again], lengths[again], every=1)[0]
+    return nll
 
 
 def string_confidences(log_probs: np.ndarray, lengths: np.ndarray,
@@ -108,7 +138,8 @@ def token_spans(log_probs: np.ndarray, lengths: np.ndarray, tokens: Sequence[Seq
     (Viterbi, scored in float32 like :func:`ctcocr.ctc.viterbi_align`; ties go to staying in a
     state, then to a step by one, and to the last state at the end); (-1, -1) for the tokens of
     a sample none of whose alignments fits its frames. log_probs (T, B, C), lengths (B,)."""
-    emissions, num_states, skip = _lattice(log_probs, tokens, np.float32)
+    emissions, num_states, skip = _lattice(np.asarray(log_probs, dtype=np.float32), tokens,
+                                           -np.inf)
     lengths = np.asarray(lengths)
     num_frames, batch_size, width = emissions.shape
     score = emissions[0].copy()
