@@ -40,7 +40,7 @@ from ctcocr.recognition.decoding import DEFAULT_OOV_PENALTY
 from ctcocr.resources import CONFIG_DIR
 
 #: The renderer's text kinds (``TextConfig`` weights); "mixed" keeps the data config's own mix.
-KINDS = ("line", "word", "phrase", "number", "random")
+KINDS = ("line", "word", "phrase", "number", "random", "code")
 
 
 def renderer_vocabulary(path: Path) -> Path:

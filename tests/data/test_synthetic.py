@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from pathlib import Path
 
@@ -62,6 +63,20 @@ def test_text_mix_contains_every_kind():
     assert any(t.isalpha() and t.islower() for t in texts)
 
 
+def test_code_lines_hold_dotted_names_calls_and_operators_within_the_charset():
+    code_only = {"line": 0, "word": 0, "random": 0, "number": 0, "phrase": 0, "code": 1}
+    sampler = TextSampler(CHARS, code_only)
+    texts = [sampler.sample(np.random.default_rng([7, i])) for i in range(300)]
+    assert all(set(t) <= set(CHARS) and len(t) <= TextConfig().max_length for t in texts)
+    assert sum(re.search(r"[a-z]\.[a-z]", t) is not None for t in texts) > 100
+    assert sum(re.search(r"\w\(.*\)", t) is not None for t in texts) > 60
+    assert sum("=" in t for t in texts) > 60
+    assert any("_" in t for t in texts) and any(re.search(r"[a-z][A-Z]", t) for t in texts)
+    no_symbols = TextSampler(string.ascii_lowercase + " ", code_only)
+    labels = [no_symbols.label(no_symbols.sample(np.random.default_rng(i))) for i in range(50)]
+    assert all(set(label) <= set(string.ascii_lowercase + " ") for label in labels)
+
+
 def test_most_lines_are_prose_excerpts_of_line_length():
     data = lines(size=300)
     texts = [data.text(i) for i in range(len(data))]
@@ -117,7 +132,7 @@ def test_case_fold_draws_both_cases_and_labels_in_the_charset_case():
 @pytest.mark.parametrize("text, message", [
     ({"words": 1.0}, "unknown text config keys"),
     ({"word": -1.0}, "weights must be >= 0"),
-    ({"line": 0, "word": 0, "random": 0, "number": 0, "phrase": 0}, "one > 0"),
+    ({"line": 0, "word": 0, "random": 0, "number": 0, "phrase": 0, "code": 0}, "one > 0"),
     ({"line_length": [30, 20]}, "line_length"),
     ({"line_numbers": 2.0}, "line_numbers"),
     ({"case_weights": {"lower": 0}}, "case_weights"),

@@ -1,5 +1,5 @@
 """Label samplers: line-length excerpts of prose, dictionary words, random strings, number-like
-tokens and short phrases, all restricted to a charset.
+tokens, short phrases and program text, all restricted to a charset.
 
 The committed ``ctcocr/resources/words.txt`` (every second ASCII alphabetic word of SCOWL's american-english
 list, see ``words.LICENSE`` beside it) is always used; the system dictionary is merged in when present
@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ctcocr.data.synthetic.code import code_line
 from ctcocr.data.synthetic.corpus import ProseExcerpts
 from ctcocr.resources import WORDS_FILE
 
@@ -34,10 +35,11 @@ class TextConfig:
     labels are mapped to the charset's case (the case-insensitive convention)."""
 
     line: float = 0.6
-    word: float = 0.2
+    word: float = 0.15
     random: float = 0.05
     number: float = 0.1
     phrase: float = 0.05
+    code: float = 0.05
     case_weights: Mapping[str, float] = field(
         default_factory=lambda: {"lower": 0.6, "capitalized": 0.25, "upper": 0.15})
     punctuation: float = 0.15
@@ -53,7 +55,7 @@ class TextConfig:
     case_fold: bool = True
 
     def __post_init__(self) -> None:
-        kinds = (self.line, self.word, self.random, self.number, self.phrase)
+        kinds = (self.line, self.word, self.random, self.number, self.phrase, self.code)
         if min(kinds) < 0 or max(kinds) <= 0:
             raise ValueError(f"text kind weights must be >= 0 with one > 0, got {kinds}")
         unknown_cases = set(self.case_weights) - set(CASES)
@@ -173,6 +175,7 @@ class TextSampler:
             "number": (self.config.number if self.digits else 0.0, self._number),
             "phrase": (self.config.phrase if self.words and spaced else 0.0,
                        self._phrase),
+            "code": (self.config.code if self.words and spaced else 0.0, self._code),
         }
         self._kinds = [draw for weight, draw in kinds.values() if weight > 0]
         if not self._kinds:
@@ -237,6 +240,12 @@ class TextSampler:
             words[int(rng.integers(len(words)))] = self._number(rng)
         kept = ("".join(c for c in w if c in self.drawable) for w in words)
         return " ".join(w for w in kept if w)
+
+    def _code(self, rng: np.random.Generator) -> str:
+        """Program text (:func:`~ctcocr.data.synthetic.code.code_line`) without the characters
+        the charset cannot draw."""
+        text = code_line(rng, self.words, self.config.max_length)
+        return "".join(c for c in text if c in self.drawable)
 
     def _phrase(self, rng: np.random.Generator) -> str:
         count = int(rng.integers(self.config.phrase_words[0], self.config.phrase_words[1] + 1))
