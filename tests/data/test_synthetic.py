@@ -101,6 +101,19 @@ def test_excerpts_are_whole_words_of_one_paragraph():
     assert {d.split()[0] for d in drawn} >= {"alpha", "gamma", "epsilon", "iota"}
 
 
+def test_heading_lines_are_set_in_capitals_or_title_case():
+    prose_only = {"line": 1, "word": 0, "random": 0, "number": 0, "phrase": 0, "code": 0,
+                  "line_numbers": 0.0}
+    upper = TextSampler(CHARS, prose_only | {"line_upper": 1.0, "line_title": 0.0})
+    title = TextSampler(CHARS, prose_only | {"line_upper": 0.0, "line_title": 1.0})
+    plain = TextSampler(CHARS, prose_only | {"line_upper": 0.0, "line_title": 0.0})
+    for i in range(40):
+        text = plain.sample(np.random.default_rng(i))
+        assert upper.sample(np.random.default_rng(i)) == text.upper()
+        assert title.sample(np.random.default_rng(i)).split() == [w[:1].upper() + w[1:]
+                                                                   for w in text.split()]
+
+
 def test_line_numbers_put_a_number_into_an_excerpt():
     with_numbers = {"line": 1.0, "word": 0, "random": 0, "number": 0, "phrase": 0,
                     "line_numbers": 1.0}
@@ -135,6 +148,7 @@ def test_case_fold_draws_both_cases_and_labels_in_the_charset_case():
     ({"line": 0, "word": 0, "random": 0, "number": 0, "phrase": 0, "code": 0}, "one > 0"),
     ({"line_length": [30, 20]}, "line_length"),
     ({"line_numbers": 2.0}, "line_numbers"),
+    ({"line_upper": 0.6, "line_title": 0.6}, "line_title"),
     ({"case_weights": {"lower": 0}}, "case_weights"),
     ({"random_length": [3, 2]}, "random_length"),
 ])

@@ -50,6 +50,9 @@ class TextConfig:
     # prose excerpts: characters per line, and the share of lines with a number put in
     line_length: tuple[int, int] = (8, 48)
     line_numbers: float = 0.15
+    # shares of the excerpts set as headings are: all capitals, or every word capitalized
+    line_upper: float = 0.05
+    line_title: float = 0.05
     max_length: int = 80
     system_dict: bool = True
     case_fold: bool = True
@@ -72,10 +75,13 @@ class TextConfig:
         if not 1 <= self.line_length[0] <= self.line_length[1]:
             raise ValueError(f"line_length must be (min, max) with 1 <= min <= max, "
                              f"got {self.line_length}")
-        shares = (self.punctuation, self.random_symbols, self.line_numbers)
-        if self.max_length < 1 or not all(0 <= share <= 1 for share in shares):
-            raise ValueError(f"need max_length >= 1 and punctuation, random_symbols, line_numbers "
-                             f"in [0, 1], got {self.max_length}, {shares}")
+        shares = (self.punctuation, self.random_symbols, self.line_numbers, self.line_upper,
+                  self.line_title)
+        if self.max_length < 1 or not all(0 <= share <= 1 for share in shares) or \
+                self.line_upper + self.line_title > 1:
+            raise ValueError(f"need max_length >= 1 and punctuation, random_symbols, line_numbers, "
+                             f"line_upper, line_title in [0, 1] (the last two summing to at most "
+                             f"1), got {self.max_length}, {shares}")
 
     @classmethod
     def of(cls, value: TextConfig | Mapping[str, Any] | None) -> TextConfig:
@@ -233,11 +239,17 @@ class TextSampler:
         return text if self._fits(text) else "".join(c for c in text if c in self.digits)
 
     def _line(self, rng: np.random.Generator) -> str:
-        """A prose excerpt; at the configured rate one of its words becomes a number. Characters
-        the charset cannot draw are dropped."""
+        """A prose excerpt; at the configured rates one of its words becomes a number and the
+        line is set in capitals or with every word capitalized. Characters the charset cannot
+        draw are dropped."""
         words = self.excerpts.sample(rng).split()
         if words and rng.random() < self.config.line_numbers:
             words[int(rng.integers(len(words)))] = self._number(rng)
+        heading = rng.random()
+        if heading < self.config.line_upper:
+            words = [word.upper() for word in words]
+        elif heading < self.config.line_upper + self.config.line_title:
+            words = [word[:1].upper() + word[1:] for word in words]
         kept = ("".join(c for c in w if c in self.drawable) for w in words)
         return " ".join(w for w in kept if w)
 
