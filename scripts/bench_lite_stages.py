@@ -27,12 +27,12 @@ from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
 
-from ctcocr.lite import ctc  # noqa: E402
-from ctcocr.lite.preprocess import pad_batch, prepare_line, width_batches  # noqa: E402
-from ctcocr.lite.reader import OnnxReader  # noqa: E402
+from ctcocr.lite import ctc
+from ctcocr.lite.preprocess import pad_batch, prepare_line, width_batches
+from ctcocr.lite.reader import OnnxReader
 
 ROOT = Path(__file__).resolve().parents[1]
 

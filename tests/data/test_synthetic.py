@@ -15,9 +15,9 @@ from ctcocr.data.sample import Sample
 from ctcocr.data.synthetic import SyntheticLines, TextSampler, split_fonts, usable_fonts
 from ctcocr.data.synthetic.corpus import ProseExcerpts, load_corpus
 from ctcocr.data.synthetic.degrade import affine, curve
+from ctcocr.data.synthetic.fonts import BUILTIN, SYSTEM_FONT_DIRS, font_problem
 from ctcocr.data.synthetic.render import _show_through
 from ctcocr.data.synthetic.text import TextConfig
-from ctcocr.data.synthetic.fonts import BUILTIN, SYSTEM_FONT_DIRS, font_problem
 
 CHARS = string.digits + string.ascii_letters + string.punctuation + " "
 

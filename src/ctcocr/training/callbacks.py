@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import BaseFinetuning
-from torch.optim import Optimizer
 from omegaconf import DictConfig
+from torch.optim import Optimizer
 
 from ctcocr.evaluation import evaluate_sets, split_loader
 from ctcocr.recognition import Recognizer
