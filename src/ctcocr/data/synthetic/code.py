@@ -4,6 +4,7 @@ arguments, assignments, comparisons, paths and format strings, built from dictio
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -11,13 +12,14 @@ LITERALS = ("None", "True", "False", "0", "1", "-1", "0.5", "100", "''", "[]", "
 OPERATORS = (" = ", " == ", " != ", " += ", " < ", " >= ", "=")
 
 
-def _pick(rng: np.random.Generator, items: Sequence[str]) -> str:
+def choice(rng: np.random.Generator, items: Sequence[Any]) -> Any:
+    """One of ``items``, uniformly."""
     return items[int(rng.integers(len(items)))]
 
 
 def identifier(rng: np.random.Generator, words: Sequence[str]) -> str:
     """A name: a word, two words in camelCase or snake_case, or a short name with a digit."""
-    first, second = _pick(rng, words).lower(), _pick(rng, words).lower()
+    first, second = choice(rng, words).lower(), choice(rng, words).lower()
     style = rng.random()
     if style < 0.35:
         name = first
@@ -34,13 +36,13 @@ def value(rng: np.random.Generator, words: Sequence[str]) -> str:
     """An argument or right-hand side: a literal, a number, a name or a quoted word."""
     kind = rng.random()
     if kind < 0.3:
-        return _pick(rng, LITERALS)
+        return choice(rng, LITERALS)
     if kind < 0.55:
         return str(int(rng.integers(0, 1000))) if rng.random() < 0.7 else f"{rng.random() * 10:.2f}"
     if kind < 0.8:
         return identifier(rng, words)
-    quote = _pick(rng, "'\"")
-    return f"{quote}{_pick(rng, words).lower()}{quote}"
+    quote = choice(rng, "'\"")
+    return f"{quote}{choice(rng, words).lower()}{quote}"
 
 
 def dotted(rng: np.random.Generator, words: Sequence[str]) -> str:
@@ -66,14 +68,14 @@ def statement(rng: np.random.Generator, words: Sequence[str]) -> str:
         return call(rng, words)
     if kind < 0.7:
         right = call(rng, words) if rng.random() < 0.4 else value(rng, words)
-        return f"{dotted(rng, words)}{_pick(rng, OPERATORS)}{right}"
+        return f"{dotted(rng, words)}{choice(rng, OPERATORS)}{right}"
     if kind < 0.8:
-        return f"if {dotted(rng, words)}{_pick(rng, OPERATORS[1:])}{value(rng, words)}:"
+        return f"if {dotted(rng, words)}{choice(rng, OPERATORS[1:])}{value(rng, words)}:"
     if kind < 0.9:
         parts = [identifier(rng, words) for _ in range(int(rng.integers(1, 4)))]
-        root = _pick(rng, ("~/.", "/usr/", "./", ""))
-        return root + "/".join(parts) + _pick(rng, (".py", ".txt", ".cfg", "/", ""))
-    fields = ": ".join(_pick(rng, ("%s", "%d", "%r", "{}")) for _ in range(int(rng.integers(1, 3))))
+        root = choice(rng, ("~/.", "/usr/", "./", ""))
+        return root + "/".join(parts) + choice(rng, (".py", ".txt", ".cfg", "/", ""))
+    fields = ": ".join(choice(rng, ("%s", "%d", "%r", "{}")) for _ in range(int(rng.integers(1, 3))))
     names = ", ".join(identifier(rng, words) for _ in range(int(rng.integers(1, 3))))
     return f'"{fields}" % ({names})'
 

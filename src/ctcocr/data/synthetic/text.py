@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ctcocr.data.synthetic.code import code_line
+from ctcocr.data.synthetic.code import choice, code_line
 from ctcocr.data.synthetic.corpus import ProseExcerpts
 from ctcocr.resources import WORDS_FILE
 
@@ -131,10 +131,6 @@ def _case(word: str, case: str) -> str:
     return word.lower()
 
 
-def _choice(rng: np.random.Generator, items: str | tuple) -> Any:
-    return items[int(rng.integers(len(items)))]
-
-
 def _cumulative(weights: list[float]) -> np.ndarray:
     return np.cumsum(np.asarray(weights, dtype=float))
 
@@ -207,17 +203,17 @@ class TextSampler:
         """``word`` with, at the configured rate, punctuation as in running text (when it fits)."""
         if rng.random() >= self.config.punctuation:
             return word
-        text = _choice(rng, PUNCTUATED).format(word)
+        text = choice(rng, PUNCTUATED).format(word)
         return text if self._fits(text) and len(text) <= self.config.max_length else word
 
     def _word(self, rng: np.random.Generator) -> str:
-        word = self._cased(_choice(rng, self.words), CASES[_pick(rng, self._case_weights)])
+        word = self._cased(choice(rng, self.words), CASES[_pick(rng, self._case_weights)])
         return self._punctuated(rng, word)
 
     def _random(self, rng: np.random.Generator) -> str:
         pool = self.symbols if rng.random() < self.config.random_symbols else self.alnum
         length = int(rng.integers(self._random_length[0], self._random_length[1] + 1))
-        return "".join(_choice(rng, pool) for _ in range(length))
+        return "".join(choice(rng, pool) for _ in range(length))
 
     def _number(self, rng: np.random.Generator) -> str:
         year, month, day = rng.integers(1900, 2040), rng.integers(1, 13), rng.integers(1, 29)
@@ -235,7 +231,7 @@ class TextSampler:
             f"#{rng.integers(1, 1000)}",
             f"-{amount / 10:.1f}",
         )
-        text = _choice(rng, candidates)
+        text = choice(rng, candidates)
         return text if self._fits(text) else "".join(c for c in text if c in self.digits)
 
     def _line(self, rng: np.random.Generator) -> str:
@@ -262,7 +258,7 @@ class TextSampler:
     def _phrase(self, rng: np.random.Generator) -> str:
         count = int(rng.integers(self.config.phrase_words[0], self.config.phrase_words[1] + 1))
         case = CASES[_pick(rng, self._case_weights)]
-        words = [_choice(rng, self.words) for _ in range(count)]
+        words = [choice(rng, self.words) for _ in range(count)]
         cased = [self._cased(w, case if i == 0 or case == "upper" else "lower")
                  for i, w in enumerate(words)]
         cased = [self._punctuated(rng, w) for w in cased]
@@ -279,4 +275,4 @@ class TextSampler:
         ``drawable`` (the charset and, with ``case_fold``, its letters' other case)."""
         text = self._kinds[_pick(rng, self._kind_weights)](rng)
         text = text[: self.config.max_length].strip()
-        return text or _choice(rng, self.alnum)
+        return text or choice(rng, self.alnum)
