@@ -97,11 +97,6 @@ def _read_chunk(paths: Sequence[Path], preprocessing: Mapping[str, Any]
     return loaded
 
 
-def _readable(loaded: list[PreparedLine | str]) -> list[PreparedLine]:
-    """The prepared lines of a chunk, without the messages of files that could not be read."""
-    return [item for item in loaded if not isinstance(item, str)]
-
-
 def predict_files(paths: Sequence[Path], preprocessing: Mapping[str, Any],
                   read_batch: BatchReader, batch_size: int = 32, spans: bool = False,
                   workers: int = 1) -> Iterator[Prediction]:
@@ -115,23 +110,26 @@ def predict_files(paths: Sequence[Path], preprocessing: Mapping[str, Any],
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ctcocr-read") as files, \
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ctcocr-batch") as pool:
         loading = deque(files.submit(_read_chunk, chunk, preprocessing) for chunk in chunks[:2])
-        running: deque[tuple[Sequence[Path], list[PreparedLine | str], Submitted]] = deque()
+        running: deque[tuple[Sequence[Path], list[PreparedLine | str], list[PreparedLine],
+                             Submitted]] = deque()
         for number, chunk in enumerate(chunks):
             loaded = loading.popleft().result()
             if number + 2 < len(chunks):
                 loading.append(files.submit(_read_chunk, chunks[number + 2], preprocessing))
-            running.append((chunk, loaded, _submit(pool, _readable(loaded), read_batch,
-                                                   batch_size, spans)))
+            good = [item for item in loaded if not isinstance(item, str)]
+            running.append((chunk, loaded, good, _submit(pool, good, read_batch, batch_size,
+                                                         spans)))
             if len(running) > 1:
                 yield from _predictions(*running.popleft())
         while running:
             yield from _predictions(*running.popleft())
 
 
-def _predictions(chunk: Sequence[Path], loaded: list[PreparedLine | str], submitted: Submitted
-                 ) -> Iterator[Prediction]:
-    """A chunk's predictions in file order, from the batches submitted for its readable files."""
-    readings = iter(_collect(_readable(loaded), submitted))
+def _predictions(chunk: Sequence[Path], loaded: list[PreparedLine | str],
+                 good: list[PreparedLine], submitted: Submitted) -> Iterator[Prediction]:
+    """A chunk's predictions in file order: ``loaded`` holds each file's prepared line or error
+    message, ``good`` its prepared lines, whose batches were ``submitted``."""
+    readings = iter(_collect(good, submitted))
     for path, item in zip(chunk, loaded):
         if isinstance(item, str):
             yield Prediction(str(path), error=item)

@@ -243,9 +243,9 @@ class TextSampler:
             words[int(rng.integers(len(words)))] = self._number(rng)
         heading = rng.random()
         if heading < self.config.line_upper:
-            words = [word.upper() for word in words]
+            words = [_case(word, "upper") for word in words]
         elif heading < self.config.line_upper + self.config.line_title:
-            words = [word[:1].upper() + word[1:] for word in words]
+            words = [_case(word, "capitalized") for word in words]
         kept = ("".join(c for c in w if c in self.drawable) for w in words)
         return " ".join(w for w in kept if w)
 
